@@ -1,0 +1,49 @@
+//! The fusecry on-disk format, as written in SPEC.md: the conf and its key
+//! slots, the key hierarchy, the chunk codec, file layout arithmetic, names,
+//! symlink targets and streams, for both profiles (fusecry/1 and legacy 0.11).
+//!
+//! No I/O policy lives here: functions take bytes, readers and writers, and
+//! randomness enters through `&mut impl CryptoRngCore` (the lowest functions
+//! take IV, file id and salt bytes so tests and vectors can fix them).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod chunk;
+pub mod codec;
+pub mod conf;
+pub mod error;
+pub mod header;
+pub mod kdf;
+pub mod keys;
+pub mod layout;
+pub mod legacy;
+pub mod name;
+pub mod primitives;
+pub mod slots;
+pub mod stream;
+pub mod trailer;
+
+pub use codec::{Codec, Profile};
+pub use conf::{Conf, ConfV1, NewConf};
+pub use error::{Error, Result};
+pub use header::FileId;
+pub use kdf::Argon2Params;
+pub use keys::{MasterKey, Password};
+pub use layout::Layout;
+pub use slots::{KeySlot, Secret};
+
+/// Standard base64 (with padding) for byte fields of the conf.
+pub(crate) mod serde_b64 {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        STANDARD.decode(s).map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,331 @@
+//! SPEC §4: key slots. Each slot holds the master key wrapped under one
+//! password (Argon2id + AES-SIV) or one RSA public key (RSA-OAEP-SHA256).
+
+use crate::error::{Error, Result};
+use crate::kdf::{argon2id, Argon2Params};
+use crate::keys::{MasterKey, Password};
+use crate::primitives::sha256;
+use crate::serde_b64;
+use aes_siv::{siv::Aes256Siv, KeyInit};
+use rand_core::CryptoRngCore;
+use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey};
+use rsa::traits::PublicKeyParts;
+use rsa::{Oaep, RsaPrivateKey, RsaPublicKey};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// AD prefix of a password slot.
+const PASSWORD_SLOT_AD: &[u8] = b"fusecry/1 password slot";
+/// OAEP label of an RSA slot.
+const RSA_SLOT_LABEL: &str = "fusecry/1 rsa slot";
+/// Smallest RSA modulus we accept for new slots.
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// One key slot as stored in the conf.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum KeySlot {
+    /// Master key wrapped under an Argon2id-derived AES-SIV key.
+    Password {
+        /// Always "argon2id".
+        kdf: String,
+        /// Argon2id memory cost in KiB.
+        m_cost_kib: u32,
+        /// Argon2id iterations.
+        t_cost: u32,
+        /// Argon2id lanes.
+        p_cost: u32,
+        /// 16 random bytes, base64.
+        #[serde(with = "serde_b64")]
+        #[schemars(with = "String")]
+        salt: Vec<u8>,
+        /// AES-SIV(KEK, AD, master key): 48 bytes, base64.
+        #[serde(with = "serde_b64")]
+        #[schemars(with = "String")]
+        wrapped_key: Vec<u8>,
+    },
+    /// Master key wrapped with RSA-OAEP-SHA256.
+    Rsa {
+        /// "sha256:" + hex SHA-256 of the public key's SubjectPublicKeyInfo DER.
+        key_fingerprint: String,
+        /// OAEP ciphertext, modulus-sized, base64.
+        #[serde(with = "serde_b64")]
+        #[schemars(with = "String")]
+        wrapped_key: Vec<u8>,
+    },
+}
+
+/// What the user brings to open or create a conf.
+pub enum Secret {
+    /// A password.
+    Password(Password),
+    /// An RSA private key (can open and create).
+    RsaPrivate(Box<RsaPrivateKey>),
+    /// An RSA public key (can only create).
+    RsaPublic(Box<RsaPublicKey>),
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Secret::Password(_) => f.write_str("Secret::Password([redacted])"),
+            Secret::RsaPrivate(_) => f.write_str("Secret::RsaPrivate([redacted])"),
+            Secret::RsaPublic(_) => f.write_str("Secret::RsaPublic"),
+        }
+    }
+}
+
+impl Secret {
+    /// Parses a PEM key: PKCS#1 or PKCS#8 private, PKCS#1 or SPKI public.
+    pub fn from_pem(pem: &str) -> Result<Secret> {
+        if let Ok(k) = RsaPrivateKey::from_pkcs8_pem(pem) {
+            return Ok(Secret::RsaPrivate(Box::new(k)));
+        }
+        if let Ok(k) = RsaPrivateKey::from_pkcs1_pem(pem) {
+            return Ok(Secret::RsaPrivate(Box::new(k)));
+        }
+        if let Ok(k) = RsaPublicKey::from_public_key_pem(pem) {
+            return Ok(Secret::RsaPublic(Box::new(k)));
+        }
+        if let Ok(k) = RsaPublicKey::from_pkcs1_pem(pem) {
+            return Ok(Secret::RsaPublic(Box::new(k)));
+        }
+        Err(Error::BadRsaKey(
+            "not a PEM RSA key (PKCS#1 or PKCS#8 private, PKCS#1 or SPKI public)".into(),
+        ))
+    }
+
+    /// The public half, for RSA secrets.
+    pub fn rsa_public(&self) -> Option<RsaPublicKey> {
+        match self {
+            Secret::RsaPrivate(k) => Some(k.to_public_key()),
+            Secret::RsaPublic(k) => Some((**k).clone()),
+            Secret::Password(_) => None,
+        }
+    }
+}
+
+/// SPEC §4: "sha256:" + hex of SHA-256(SPKI DER).
+pub fn rsa_fingerprint(key: &RsaPublicKey) -> Result<String> {
+    let der = key
+        .to_public_key_der()
+        .map_err(|e| Error::BadRsaKey(e.to_string()))?;
+    let h = sha256(der.as_bytes());
+    Ok(format!("sha256:{}", hexlower(&h)))
+}
+
+pub(crate) fn hexlower(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn password_ad(params: &Argon2Params, salt: &[u8]) -> Vec<u8> {
+    let mut ad = PASSWORD_SLOT_AD.to_vec();
+    ad.extend_from_slice(&params.m_cost_kib.to_le_bytes());
+    ad.extend_from_slice(&params.t_cost.to_le_bytes());
+    ad.extend_from_slice(&params.p_cost.to_le_bytes());
+    ad.extend_from_slice(salt);
+    ad
+}
+
+impl KeySlot {
+    /// Wraps `master` under a password with a caller-chosen salt (the lowest seam).
+    pub fn password_with_salt(
+        master: &MasterKey,
+        password: &Password,
+        params: Argon2Params,
+        salt: [u8; 16],
+    ) -> Result<KeySlot> {
+        if password.expose().is_empty() {
+            return Err(Error::BadPassword("the password is empty"));
+        }
+        let kek = argon2id(password.expose().as_bytes(), &salt, &params)?;
+        let mut siv = Aes256Siv::new(kek.as_ref().into());
+        let wrapped = siv
+            .encrypt([password_ad(&params, &salt)], master.expose())
+            .expect("one header, 32-byte message");
+        Ok(KeySlot::Password {
+            kdf: "argon2id".into(),
+            m_cost_kib: params.m_cost_kib,
+            t_cost: params.t_cost,
+            p_cost: params.p_cost,
+            salt: salt.to_vec(),
+            wrapped_key: wrapped,
+        })
+    }
+
+    /// Wraps `master` under a password with a fresh random salt.
+    pub fn password(
+        master: &MasterKey,
+        password: &Password,
+        params: Argon2Params,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<KeySlot> {
+        let mut salt = [0u8; 16];
+        rng.fill_bytes(&mut salt);
+        Self::password_with_salt(master, password, params, salt)
+    }
+
+    /// Wraps `master` under an RSA public key with OAEP-SHA256.
+    pub fn rsa(
+        master: &MasterKey,
+        key: &RsaPublicKey,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<KeySlot> {
+        if key.size() * 8 < MIN_RSA_BITS {
+            return Err(Error::BadRsaKey(format!(
+                "{} bits is too small; at least {MIN_RSA_BITS} are required",
+                key.size() * 8
+            )));
+        }
+        let wrapped = key
+            .encrypt(
+                rng,
+                Oaep::new_with_label::<sha2::Sha256, _>(RSA_SLOT_LABEL),
+                master.expose(),
+            )
+            .map_err(|e| Error::BadRsaKey(e.to_string()))?;
+        Ok(KeySlot::Rsa {
+            key_fingerprint: rsa_fingerprint(key)?,
+            wrapped_key: wrapped,
+        })
+    }
+
+    /// A new slot for `secret`.
+    pub fn for_secret(
+        master: &MasterKey,
+        secret: &Secret,
+        params: Argon2Params,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<KeySlot> {
+        match secret {
+            Secret::Password(p) => Self::password(master, p, params, rng),
+            _ => Self::rsa(master, &secret.rsa_public().expect("rsa secret"), rng),
+        }
+    }
+
+    /// Checks the slot's shape (lengths, parameters) without any secret.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            KeySlot::Password {
+                kdf,
+                m_cost_kib,
+                t_cost,
+                p_cost,
+                salt,
+                wrapped_key,
+            } => {
+                if kdf != "argon2id" {
+                    return Err(Error::UnsupportedVersion(format!("password slot kdf {kdf:?}")));
+                }
+                Argon2Params {
+                    m_cost_kib: *m_cost_kib,
+                    t_cost: *t_cost,
+                    p_cost: *p_cost,
+                }
+                .validate()?;
+                if salt.len() != 16 || wrapped_key.len() != 48 {
+                    return Err(Error::ConfCorrupt(
+                        "password slot: salt must be 16 bytes and wrapped_key 48".into(),
+                    ));
+                }
+            }
+            KeySlot::Rsa {
+                key_fingerprint,
+                wrapped_key,
+            } => {
+                if !key_fingerprint.starts_with("sha256:") || wrapped_key.len() < MIN_RSA_BITS / 8
+                {
+                    return Err(Error::ConfCorrupt("rsa slot: bad fingerprint or wrapped_key".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Tries to unwrap the master key. `Ok(None)` means "not this slot".
+    pub fn unwrap_key(&self, secret: &Secret) -> Result<Option<MasterKey>> {
+        match (self, secret) {
+            (
+                KeySlot::Password {
+                    m_cost_kib,
+                    t_cost,
+                    p_cost,
+                    salt,
+                    wrapped_key,
+                    ..
+                },
+                Secret::Password(pw),
+            ) => {
+                let params = Argon2Params {
+                    m_cost_kib: *m_cost_kib,
+                    t_cost: *t_cost,
+                    p_cost: *p_cost,
+                };
+                let kek = argon2id(pw.expose().as_bytes(), salt, &params)?;
+                let mut siv = Aes256Siv::new(kek.as_ref().into());
+                match siv.decrypt([password_ad(&params, salt)], wrapped_key) {
+                    Ok(mut mk) if mk.len() == 32 => {
+                        let mut b = [0u8; 32];
+                        b.copy_from_slice(&mk);
+                        zeroize::Zeroize::zeroize(&mut mk);
+                        Ok(Some(MasterKey::from_bytes(b)))
+                    }
+                    _ => Ok(None),
+                }
+            }
+            (
+                KeySlot::Rsa {
+                    key_fingerprint,
+                    wrapped_key,
+                },
+                Secret::RsaPrivate(k),
+            ) => {
+                if *key_fingerprint != rsa_fingerprint(&k.to_public_key())? {
+                    return Ok(None);
+                }
+                match k.decrypt(
+                    Oaep::new_with_label::<sha2::Sha256, _>(RSA_SLOT_LABEL),
+                    wrapped_key,
+                ) {
+                    Ok(mut mk) if mk.len() == 32 => {
+                        let mut b = [0u8; 32];
+                        b.copy_from_slice(&mk);
+                        zeroize::Zeroize::zeroize(&mut mk);
+                        Ok(Some(MasterKey::from_bytes(b)))
+                    }
+                    _ => Ok(None),
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Short human description ("password (argon2id m=65536 KiB t=3 p=4)", "rsa sha256:…").
+    pub fn describe(&self) -> String {
+        match self {
+            KeySlot::Password {
+                m_cost_kib,
+                t_cost,
+                p_cost,
+                ..
+            } => format!("password (argon2id m={m_cost_kib} KiB t={t_cost} p={p_cost})"),
+            KeySlot::Rsa {
+                key_fingerprint, ..
+            } => format!("rsa {key_fingerprint}"),
+        }
+    }
+}
+
+/// Unwraps the master key from the first slot that `secret` opens.
+pub fn unwrap_any(slots: &[KeySlot], secret: &Secret) -> Result<MasterKey> {
+    if let Secret::RsaPublic(_) = secret {
+        return Err(Error::PublicKeyOnly);
+    }
+    for s in slots {
+        if let Some(mk) = s.unwrap_key(secret)? {
+            return Ok(mk);
+        }
+    }
+    Err(Error::WrongKey)
+}
