@@ -8,7 +8,7 @@ use crate::keys::{MasterKey, V1Keys};
 use crate::layout::chunk_size_valid;
 use crate::legacy::LegacyConf;
 use crate::primitives::{hmac_sha256, hmac_sha256_verify, lp};
-use crate::slots::{unwrap_any, KeySlot, Secret};
+use crate::slots::{unwrap_with_index, KeySlot, Secret};
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 
@@ -115,15 +115,20 @@ impl ConfV1 {
 
     /// Unwraps the master key and checks params_mac with it.
     pub fn unlock(&self, secret: &Secret) -> Result<MasterKey> {
+        self.unlock_slot(secret).map(|(_, mk)| mk)
+    }
+
+    /// Like [`ConfV1::unlock`], also saying which slot opened.
+    pub fn unlock_slot(&self, secret: &Secret) -> Result<(usize, MasterKey)> {
         self.validate()?;
-        let mk = unwrap_any(&self.slots, secret)?;
+        let (slot, mk) = unwrap_with_index(&self.slots, secret)?;
         let keys = V1Keys::derive(&mk);
         if !hmac_sha256_verify(keys.conf.expose(), &[&self.params_bytes()], &self.params_mac) {
             return Err(Error::ConfCorrupt(
                 "conf parameters were edited (params_mac does not verify)".into(),
             ));
         }
-        Ok(mk)
+        Ok((slot, mk))
     }
 
     /// Builds a conf around `master` with one slot for `secret`.

@@ -319,12 +319,17 @@ impl KeySlot {
 
 /// Unwraps the master key from the first slot that `secret` opens.
 pub fn unwrap_any(slots: &[KeySlot], secret: &Secret) -> Result<MasterKey> {
+    unwrap_with_index(slots, secret).map(|(_, mk)| mk)
+}
+
+/// Like [`unwrap_any`], also saying which slot opened (for `passwd`).
+pub fn unwrap_with_index(slots: &[KeySlot], secret: &Secret) -> Result<(usize, MasterKey)> {
     if let Secret::RsaPublic(_) = secret {
         return Err(Error::PublicKeyOnly);
     }
-    for s in slots {
+    for (i, s) in slots.iter().enumerate() {
         if let Some(mk) = s.unwrap_key(secret)? {
-            return Ok(mk);
+            return Ok((i, mk));
         }
     }
     Err(Error::WrongKey)

@@ -1,1 +1,55 @@
-fn main(){}
+//! The `fusecry` binary: a thin layer of commands over the `fusecry-format` crate.
+
+mod cli;
+mod cmd;
+mod confio;
+mod exit;
+mod progress;
+mod secret;
+
+use clap::{CommandFactory, Parser};
+use cli::{Cli, Command};
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init(a) => cmd::init::run(a),
+        Command::Encrypt(a) => cmd::file::encrypt(a),
+        Command::Decrypt(a) => cmd::file::decrypt(a),
+        Command::Stream(c) => cmd::stream::run(c),
+        Command::Name(c) => cmd::name::run(c),
+        Command::Info(a) => cmd::info::run(a),
+        Command::Fsck(a) => cmd::fsck::run(a),
+        Command::Passwd(a) => cmd::keys::passwd(a),
+        Command::Key(c) => cmd::keys::run(c),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "fusecry",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(())
+        }
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        let code = e
+            .downcast_ref::<exit::Failure>()
+            .map(|f| f.code)
+            .or_else(|| {
+                e.downcast_ref::<fusecry_format::Error>()
+                    .map(exit::for_error)
+            })
+            .unwrap_or(exit::OTHER);
+        // One line: the file and the problem.
+        eprintln!("fusecry: {e:#}");
+        std::process::exit(code);
+    }
+}

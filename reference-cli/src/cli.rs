@@ -1,0 +1,231 @@
+//! The command line (clap derive). Each subcommand's code is in `cmd/<verb>.rs`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// fusecry: an encrypted overlay filesystem and file/stream encryption tool.
+///
+/// New volumes and files use the fusecry/1 format (SPEC.md); volumes and
+/// files of the original fusecry 0.11 are opened byte-compatibly.
+#[derive(Parser, Debug)]
+#[command(name = "fusecry", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a volume: DIR/fusecry.conf (and the root directory IV).
+    Init(InitArgs),
+    /// Encrypt one file (conf: -c, else IN.fcry if it exists, else OUT.fcry, created if missing).
+    Encrypt(FileArgs),
+    /// Decrypt one file (conf: -c, else IN.fcry, else OUT.fcry; never created).
+    Decrypt(FileArgs),
+    /// Encrypt or decrypt stdin to stdout in constant memory.
+    #[command(subcommand)]
+    Stream(StreamCommand),
+    /// Translate one name to or from its on-disk form.
+    #[command(subcommand)]
+    Name(NameCommand),
+    /// Show a conf (or print the conf's JSON Schema with --schema).
+    Info(InfoArgs),
+    /// Verify every chunk, size, name and symlink of an unmounted volume.
+    Fsck(FsckArgs),
+    /// Change the password of a volume's key slot (data untouched).
+    Passwd(PasswdArgs),
+    /// Add or remove key slots.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout.
+    #[command(hide = true)]
+    Man,
+}
+
+/// Where the password or key comes from. Prefer a prompt, --password-file,
+/// --extpass or FUSECRY_PASSWORD over -p, which shows in `ps`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SecretArgs {
+    /// Password on the command line (0.11 compatibility; visible to other users: avoid).
+    #[arg(short = 'p', long = "password", global = true)]
+    pub password: Option<String>,
+    /// Read the password from the first line of FILE.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub password_file: Option<PathBuf>,
+    /// Run CMD (via sh -c) and use the first line of its stdout as the password.
+    #[arg(long, value_name = "CMD", global = true)]
+    pub extpass: Option<String>,
+    /// RSA key (PEM, PKCS#1 or PKCS#8); a public key can only create.
+    #[arg(short = 'k', long = "key", value_name = "PEM", global = true)]
+    pub key: Option<PathBuf>,
+}
+
+/// Options for creating a conf.
+#[derive(Args, Debug, Clone)]
+pub struct CreateArgs {
+    /// Encrypt file names (and, in fusecry/1, symlink targets).
+    #[arg(short = 'n', long = "encrypt-names")]
+    pub encrypt_names: bool,
+    /// Chunk size: a multiple of 16 from 16 to 1048576; default: the backing filesystem's block size.
+    #[arg(long, value_name = "N")]
+    pub chunk_size: Option<u64>,
+    /// Create a legacy 0.11 conf instead of fusecry/1 (weaker; for the original tool's users).
+    #[arg(long)]
+    pub legacy: bool,
+    /// Argon2id memory in KiB for a new password slot.
+    #[arg(long, value_name = "KIB", default_value_t = 65536)]
+    pub argon2_memory: u32,
+    /// Argon2id iterations for a new password slot.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub argon2_iterations: u32,
+    /// Argon2id lanes for a new password slot.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub argon2_lanes: u32,
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// The ciphertext directory (created if missing; must not hold a conf).
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub create: CreateArgs,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct FileArgs {
+    /// Input file.
+    pub input: PathBuf,
+    /// Output file (written to a temporary file and renamed into place on success).
+    pub output: PathBuf,
+    /// Conf file.
+    #[arg(short = 'c', long = "conf", value_name = "CONF")]
+    pub conf: Option<PathBuf>,
+    #[command(flatten)]
+    pub create: CreateArgs,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StreamCommand {
+    /// stdin -> stdout, creating CONF if it does not exist.
+    Encrypt(StreamArgs),
+    /// stdin -> stdout; writes only verified chunks, exits non-zero on damage or truncation.
+    Decrypt(StreamArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StreamArgs {
+    /// Conf file.
+    #[arg(short = 'c', long = "conf", value_name = "CONF")]
+    pub conf: PathBuf,
+    #[command(flatten)]
+    pub create: CreateArgs,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NameCommand {
+    /// Plaintext name -> on-disk name.
+    Encrypt(NameArgs),
+    /// On-disk name -> plaintext name.
+    Decrypt(NameArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NameArgs {
+    /// The name.
+    pub name: String,
+    /// Conf file or volume directory.
+    #[arg(short = 'c', long = "conf", value_name = "CONF")]
+    pub conf: PathBuf,
+    /// The ciphertext directory the name lives in (its fusecry.diriv is used);
+    /// default: the directory of the conf.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct InfoArgs {
+    /// Conf file or volume directory.
+    #[arg(required_unless_present = "schema")]
+    pub conf: Option<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the JSON Schema of the fusecry/1 conf.
+    #[arg(long, conflicts_with = "conf")]
+    pub schema: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct FsckArgs {
+    /// The volume's ciphertext root (or a subdirectory with --conf).
+    pub root: PathBuf,
+    /// Conf file (default ROOT/fusecry.conf).
+    #[arg(short = 'c', long = "conf", value_name = "CONF")]
+    pub conf: Option<PathBuf>,
+    /// Machine-readable report on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct PasswdArgs {
+    /// Volume directory or conf file.
+    pub root: PathBuf,
+    /// Read the new password from FILE.
+    #[arg(long, value_name = "FILE")]
+    pub new_password_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub create: CreateArgs,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Add a slot for a new password or RSA key (opened with an existing one).
+    Add(KeyAddArgs),
+    /// Remove a slot (by its number in `fusecry info`); the last slot stays.
+    Remove(KeyRemoveArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct KeyAddArgs {
+    /// Volume directory or conf file.
+    pub root: PathBuf,
+    /// The RSA key (PEM, public is enough) to add.
+    #[arg(long, value_name = "PEM", conflicts_with = "new_password_file")]
+    pub new_key: Option<PathBuf>,
+    /// Read the new password from FILE (default: prompt).
+    #[arg(long, value_name = "FILE")]
+    pub new_password_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub create: CreateArgs,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct KeyRemoveArgs {
+    /// Volume directory or conf file.
+    pub root: PathBuf,
+    /// Slot number (0-based) to remove.
+    #[arg(long)]
+    pub slot: usize,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+}

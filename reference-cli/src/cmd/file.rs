@@ -1,0 +1,115 @@
+//! `fusecry encrypt|decrypt IN OUT`: one file. The output is written to a
+//! temporary file beside OUT and renamed into place only on success, so a
+//! failed decryption never leaves unauthenticated plaintext behind.
+
+use crate::cli::FileArgs;
+use crate::confio;
+use crate::exit::{at, fail, MISSING, OTHER};
+use crate::progress::Progress;
+use anyhow::Result;
+use fusecry_format::stream::{self, Target};
+use fusecry_format::{Codec, FileId};
+use rand_core::OsRng;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+fn with_ext(p: &Path) -> PathBuf {
+    let mut s = p.as_os_str().to_os_string();
+    s.push(".fcry");
+    PathBuf::from(s)
+}
+
+fn open_input(p: &Path) -> Result<File> {
+    File::open(p).map_err(|e| {
+        let code = if e.kind() == std::io::ErrorKind::NotFound {
+            MISSING
+        } else {
+            OTHER
+        };
+        fail(code, format!("{}: cannot open input: {e}", p.display()))
+    })
+}
+
+/// Writes OUT through a temporary file, persisted only if `body` succeeds.
+fn write_output(out: &Path, body: impl FnOnce(&mut BufWriter<&File>) -> Result<()>) -> Result<()> {
+    let dir = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
+        fail(
+            OTHER,
+            format!("{}: cannot create output: {e}", out.display()),
+        )
+    })?;
+    {
+        let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
+        body(&mut w)?;
+        w.flush()?;
+    }
+    tmp.persist(out).map_err(|e| {
+        fail(
+            OTHER,
+            format!("{}: cannot write output: {}", out.display(), e.error),
+        )
+    })?;
+    Ok(())
+}
+
+pub fn encrypt(a: FileArgs) -> Result<()> {
+    let mut input = open_input(&a.input)?;
+    let conf_path = match &a.conf {
+        Some(c) => c.clone(),
+        None if with_ext(&a.input).exists() => with_ext(&a.input),
+        None => with_ext(&a.output),
+    };
+    let codec: Codec = if conf_path.exists() {
+        confio::open(&conf_path, &a.secret)?.1
+    } else {
+        let backing = a.output.parent().map(Path::to_path_buf).unwrap_or_default();
+        confio::create(&conf_path, &backing, &a.create, &a.secret)?.1
+    };
+    let len = input.metadata().map(|m| m.len()).unwrap_or(0);
+    let progress = Progress::new(len, "encrypting");
+    write_output(&a.output, |w| {
+        let id = FileId::random(&mut OsRng);
+        stream::encrypt(&codec, &id, &mut input, w, Target::File, &mut OsRng, &|n| {
+            progress.set(n)
+        })
+        .map_err(|e| at(&a.input, e))?;
+        Ok(())
+    })?;
+    progress.finish();
+    Ok(())
+}
+
+pub fn decrypt(a: FileArgs) -> Result<()> {
+    let mut input = open_input(&a.input)?;
+    let conf_path = match &a.conf {
+        Some(c) => c.clone(),
+        None if with_ext(&a.input).exists() => with_ext(&a.input),
+        None if with_ext(&a.output).exists() => with_ext(&a.output),
+        None => {
+            return Err(fail(
+                MISSING,
+                format!(
+                    "{}: no conf found (tried -c, {} and {})",
+                    a.input.display(),
+                    with_ext(&a.input).display(),
+                    with_ext(&a.output).display()
+                ),
+            ))
+        }
+    };
+    let (_, codec) = confio::open(&conf_path, &a.secret)?;
+    let len = input.metadata().map(|m| m.len()).unwrap_or(0);
+    let progress = Progress::new(len, "decrypting");
+    write_output(&a.output, |w| {
+        stream::decrypt(&codec, &mut input, w, &|n| progress.set(n))
+            .map_err(|e| at(&a.input, e))?;
+        Ok(())
+    })?;
+    progress.finish();
+    Ok(())
+}

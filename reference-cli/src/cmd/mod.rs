@@ -1,0 +1,9 @@
+//! One module per subcommand.
+
+pub mod file;
+pub mod fsck;
+pub mod info;
+pub mod init;
+pub mod keys;
+pub mod name;
+pub mod stream;

@@ -1,0 +1,60 @@
+//! `fusecry name encrypt|decrypt NAME -c CONF [--dir D]`.
+
+use crate::cli::NameCommand;
+use crate::confio;
+use crate::exit::at;
+use anyhow::Result;
+use fusecry_format::name::{classify, sidecar_name, DirIv, DiskName, DIRIV_NAME};
+use fusecry_format::Codec;
+use rand_core::OsRng;
+use std::path::{Path, PathBuf};
+
+fn diriv(codec: &Codec, dir: &Path) -> Result<Option<DirIv>> {
+    if !codec.uses_diriv() {
+        return Ok(None);
+    }
+    let p = dir.join(DIRIV_NAME);
+    let b = std::fs::read(&p).map_err(|e| at(&p, e.into()))?;
+    Ok(Some(DirIv::from_bytes(&b).map_err(|e| at(&p, e))?))
+}
+
+pub fn run(c: NameCommand) -> Result<()> {
+    let (enc, a) = match c {
+        NameCommand::Encrypt(a) => (true, a),
+        NameCommand::Decrypt(a) => (false, a),
+    };
+    let conf_path = confio::conf_path(&a.conf);
+    let (_, codec) = confio::open(&conf_path, &a.secret)?;
+    let dir: PathBuf = a.dir.clone().unwrap_or_else(|| {
+        conf_path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+    });
+    let iv = diriv(&codec, &dir)?;
+    if enc {
+        let (disk, sidecar) = codec
+            .encrypt_name(iv.as_ref(), &a.name, &mut OsRng)
+            .map_err(|e| at(Path::new(&a.name), e))?;
+        println!("{disk}");
+        if let Some(s) = sidecar {
+            eprintln!("long name: the sidecar {} holds {s}", sidecar_name(&disk));
+        }
+    } else {
+        let encoded = match classify(&a.name) {
+            DiskName::Long(d) => {
+                let p = dir.join(sidecar_name(d));
+                let s = std::fs::read_to_string(&p).map_err(|e| at(&p, e.into()))?;
+                fusecry_format::name::check_sidecar(d, &s).map_err(|e| at(&p, e))?;
+                s
+            }
+            _ => a.name.clone(),
+        };
+        let plain = codec
+            .decrypt_name(iv.as_ref(), &encoded)
+            .map_err(|e| at(Path::new(&a.name), e))?;
+        println!("{plain}");
+    }
+    Ok(())
+}

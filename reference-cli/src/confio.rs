@@ -1,0 +1,124 @@
+//! Finding, reading, creating and atomically rewriting conf files.
+
+use crate::cli::{CreateArgs, SecretArgs};
+use crate::exit::{at, fail, MISSING, OTHER};
+use anyhow::Result;
+use fusecry_format::name::CONF_NAME;
+use fusecry_format::{Argon2Params, Codec, Conf, Error, NewConf, Secret};
+use rand_core::OsRng;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A volume directory means DIR/fusecry.conf; anything else is the conf itself.
+pub fn conf_path(p: &Path) -> PathBuf {
+    if p.is_dir() {
+        p.join(CONF_NAME)
+    } else {
+        p.to_path_buf()
+    }
+}
+
+/// Reads and parses a conf; a missing file is exit 3.
+pub fn load(path: &Path) -> Result<Conf> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        let code = if e.kind() == std::io::ErrorKind::NotFound {
+            MISSING
+        } else {
+            OTHER
+        };
+        fail(code, format!("{}: cannot read conf: {e}", path.display()))
+    })?;
+    Conf::parse(&bytes).map_err(|e| at(path, e))
+}
+
+/// Opens a conf with the secret from the arguments.
+pub fn open(path: &Path, secret: &SecretArgs) -> Result<(Conf, Codec)> {
+    let conf = load(path)?;
+    let s = crate::secret::for_open(secret)?;
+    let codec = conf.open(&s).map_err(|e| at(path, e))?;
+    Ok((conf, codec))
+}
+
+/// Writes `bytes` to `path` atomically (temporary file + fsync + rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| fail(OTHER, format!("{}: cannot write conf: {e}", path.display())))?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| {
+        fail(
+            OTHER,
+            format!("{}: cannot write conf: {}", path.display(), e.error),
+        )
+    })?;
+    Ok(())
+}
+
+/// The block size of the filesystem holding `dir` (the default chunk size).
+pub fn fs_block_size(dir: &Path) -> u64 {
+    let probe = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    nix::sys::statvfs::statvfs(probe)
+        .map(|s| s.block_size() as u64)
+        .ok()
+        .filter(|&b| fusecry_format::layout::chunk_size_valid(b))
+        .unwrap_or(4096)
+}
+
+/// Argon2id parameters from the arguments.
+pub fn argon2(c: &CreateArgs) -> Argon2Params {
+    Argon2Params {
+        m_cost_kib: c.argon2_memory,
+        t_cost: c.argon2_iterations,
+        p_cost: c.argon2_lanes,
+    }
+}
+
+/// Creates a new conf at `path` (which must not exist). `backing` is the
+/// directory whose block size is the default chunk size.
+pub fn create(
+    path: &Path,
+    backing: &Path,
+    c: &CreateArgs,
+    s: &SecretArgs,
+) -> Result<(Conf, Codec)> {
+    if path.exists() {
+        return Err(fail(
+            OTHER,
+            format!("{}: a conf already exists", path.display()),
+        ));
+    }
+    let chunk_size = c.chunk_size.unwrap_or_else(|| fs_block_size(backing));
+    if !fusecry_format::layout::chunk_size_valid(chunk_size) {
+        return Err(at(path, Error::InvalidChunkSize(chunk_size)));
+    }
+    let secret = crate::secret::for_create(s)?;
+    let (conf, codec) = if c.legacy {
+        match &secret {
+            Secret::Password(p) => Conf::create_legacy(p, chunk_size, c.encrypt_names, &mut OsRng),
+            _ => {
+                return Err(fail(
+                    OTHER,
+                    "--legacy volumes can only be created with a password (0.11's RSA mode is read-only here)",
+                ))
+            }
+        }
+    } else {
+        let opts = NewConf {
+            chunk_size,
+            encrypted_names: c.encrypt_names,
+            argon2: argon2(c),
+        };
+        Conf::create_v1(&opts, &secret, &mut OsRng)
+    }
+    .map_err(|e| at(path, e))?;
+    write_atomic(path, &conf.to_bytes())?;
+    Ok((conf, codec))
+}

@@ -1,0 +1,130 @@
+//! Where passwords and keys come from: --key, -p, --password-file, --extpass,
+//! FUSECRY_PASSWORD, or a no-echo prompt (asked twice when creating).
+//! Passwords are zeroized on drop and never printed.
+
+use crate::cli::SecretArgs;
+use crate::exit::{fail, MISSING, OTHER, WRONG_KEY};
+use anyhow::{Context, Result};
+use fusecry_format::{Password, Secret};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::Command;
+use zeroize::Zeroizing;
+
+/// Environment variable holding a password.
+pub const ENV_PASSWORD: &str = "FUSECRY_PASSWORD";
+
+fn first_line(mut s: Zeroizing<String>) -> Password {
+    let end = s.find(['\n', '\r']).unwrap_or(s.len());
+    s.truncate(end);
+    Password::new(s.as_str())
+}
+
+/// Reads a password from the first line of a file.
+pub fn from_file(path: &Path) -> Result<Password> {
+    let s = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+        let code = if e.kind() == std::io::ErrorKind::NotFound {
+            MISSING
+        } else {
+            OTHER
+        };
+        fail(
+            code,
+            format!("{}: cannot read password file: {e}", path.display()),
+        )
+    })?);
+    Ok(first_line(s))
+}
+
+fn from_extpass(cmd: &str) -> Result<Password> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| "running --extpass".to_string())?;
+    if !out.status.success() {
+        return Err(fail(
+            OTHER,
+            format!("--extpass program failed ({})", out.status),
+        ));
+    }
+    let s = Zeroizing::new(
+        String::from_utf8(out.stdout).map_err(|_| fail(OTHER, "--extpass output is not UTF-8"))?,
+    );
+    Ok(first_line(s))
+}
+
+fn prompt(label: &str) -> Result<Password> {
+    if !std::io::stdin().is_terminal() {
+        return Err(fail(
+            WRONG_KEY,
+            "no password given and no terminal to ask on: use --password-file, --extpass, FUSECRY_PASSWORD or -p",
+        ));
+    }
+    let p = Zeroizing::new(rpassword::prompt_password(label)?);
+    Ok(Password::new(p.as_str()))
+}
+
+/// A password from the non-interactive sources, if any was given.
+fn given_password(a: &SecretArgs) -> Result<Option<Password>> {
+    if let Some(p) = &a.password {
+        return Ok(Some(Password::new(p.as_str())));
+    }
+    if let Some(f) = &a.password_file {
+        return from_file(f).map(Some);
+    }
+    if let Some(c) = &a.extpass {
+        return from_extpass(c).map(Some);
+    }
+    if let Ok(p) = std::env::var(ENV_PASSWORD) {
+        let p = Zeroizing::new(p);
+        return Ok(Some(Password::new(p.as_str())));
+    }
+    Ok(None)
+}
+
+/// Reads an RSA key from a PEM file.
+pub fn key_from_pem(path: &Path) -> Result<Secret> {
+    let pem = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+        let code = if e.kind() == std::io::ErrorKind::NotFound {
+            MISSING
+        } else {
+            OTHER
+        };
+        fail(code, format!("{}: cannot read key: {e}", path.display()))
+    })?);
+    Secret::from_pem(&pem).map_err(|e| crate::exit::at(path, e))
+}
+
+/// The secret to open an existing conf.
+pub fn for_open(a: &SecretArgs) -> Result<Secret> {
+    if let Some(k) = &a.key {
+        return key_from_pem(k);
+    }
+    match given_password(a)? {
+        Some(p) => Ok(Secret::Password(p)),
+        None => Ok(Secret::Password(prompt("Password: ")?)),
+    }
+}
+
+/// The secret for a new conf: prompts twice.
+pub fn for_create(a: &SecretArgs) -> Result<Secret> {
+    if let Some(k) = &a.key {
+        return key_from_pem(k);
+    }
+    match given_password(a)? {
+        Some(p) => Ok(Secret::Password(p)),
+        None => new_password_prompt().map(Secret::Password),
+    }
+}
+
+/// Asks for a new password twice.
+pub fn new_password_prompt() -> Result<Password> {
+    let a = prompt("New password: ")?;
+    let b = prompt("Repeat new password: ")?;
+    if a != b {
+        return Err(fail(WRONG_KEY, "the passwords do not match"));
+    }
+    Ok(a)
+}
