@@ -29,10 +29,7 @@ pub fn encrypt_into(
     c[..plain.len()].copy_from_slice(plain);
     c[plain.len()..].fill(0);
     cbc_encrypt(enc.expose(), iv, c);
-    let t = hmac_sha256(
-        mac.expose(),
-        &[&file_id.0, &index.to_le_bytes(), iv_out, c],
-    );
+    let t = hmac_sha256(mac.expose(), &[&file_id.0, &index.to_le_bytes(), iv_out, c]);
     tag.copy_from_slice(&t);
 }
 
@@ -52,7 +49,11 @@ pub fn decrypt_into(
     }
     let (tag, rest) = stored.split_at(32);
     let (iv, c) = rest.split_at(16);
-    if !hmac_sha256_verify(mac.expose(), &[&file_id.0, &index.to_le_bytes(), iv, c], tag) {
+    if !hmac_sha256_verify(
+        mac.expose(),
+        &[&file_id.0, &index.to_le_bytes(), iv, c],
+        tag,
+    ) {
         return Err(Error::ChunkTampered { index });
     }
     let iv: &[u8; 16] = iv.try_into().expect("16 bytes");

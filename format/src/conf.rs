@@ -123,7 +123,11 @@ impl ConfV1 {
         self.validate()?;
         let (slot, mk) = unwrap_with_index(&self.slots, secret)?;
         let keys = V1Keys::derive(&mk);
-        if !hmac_sha256_verify(keys.conf.expose(), &[&self.params_bytes()], &self.params_mac) {
+        if !hmac_sha256_verify(
+            keys.conf.expose(),
+            &[&self.params_bytes()],
+            &self.params_mac,
+        ) {
             return Err(Error::ConfCorrupt(
                 "conf parameters were edited (params_mac does not verify)".into(),
             ));
@@ -214,8 +218,7 @@ impl Conf {
                 }
             }
         }
-        let c: ConfV1 = serde_json::from_value(v)
-            .map_err(|e| Error::ConfCorrupt(e.to_string()))?;
+        let c: ConfV1 = serde_json::from_value(v).map_err(|e| Error::ConfCorrupt(e.to_string()))?;
         c.validate()?;
         Ok(Conf::V1(c))
     }

@@ -14,7 +14,7 @@ pub const MAX_CHUNK_SIZE: u64 = 1 << 20;
 
 /// SPEC §6: a multiple of 16, at least 16, at most 1 MiB.
 pub fn chunk_size_valid(cs: u64) -> bool {
-    (16..=MAX_CHUNK_SIZE).contains(&cs) && cs % 16 == 0
+    (16..=MAX_CHUNK_SIZE).contains(&cs) && cs.is_multiple_of(16)
 }
 
 /// The size arithmetic of one profile with one chunk size.
@@ -58,6 +58,8 @@ impl Layout {
     }
 
     /// Stored size of a file of `size` plaintext bytes (SPEC §9).
+    /// Saturates at `u64::MAX` for absurd sizes (an unauthenticated legacy
+    /// trailer can claim any u64), which never equals a real stored length.
     pub fn stored_size(&self, size: u64) -> u64 {
         if size == 0 && self.empty_is_nothing {
             return 0;
@@ -65,7 +67,8 @@ impl Layout {
         let full = size / self.chunk_size;
         let r = size % self.chunk_size;
         let last = if r > 0 { self.chunk_stored_len(r) } else { 0 };
-        self.header_len + full * self.frame_len() + last + self.trailer_len
+        full.saturating_mul(self.frame_len())
+            .saturating_add(self.header_len + last + self.trailer_len)
     }
 
     /// Every plaintext size whose stored size is `stored`, or `None`.
@@ -86,7 +89,7 @@ impl Layout {
             }
             return Some(base - 15..=base);
         }
-        if rem < CHUNK_OVERHEAD + 16 || (rem - CHUNK_OVERHEAD) % 16 != 0 {
+        if rem < CHUNK_OVERHEAD + 16 || !(rem - CHUNK_OVERHEAD).is_multiple_of(16) {
             return None;
         }
         let padded = rem - CHUNK_OVERHEAD;

@@ -131,7 +131,9 @@ pub fn check_sidecar(disk: &str, content: &str) -> Result<()> {
     if long_disk_name(content) == disk {
         Ok(())
     } else {
-        Err(Error::BadName(format!("{disk}: sidecar does not match its hash")))
+        Err(Error::BadName(format!(
+            "{disk}: sidecar does not match its hash"
+        )))
     }
 }
 
@@ -148,9 +150,7 @@ pub fn encrypt_symlink(key: &SivKey, nonce: &[u8; 16], target: &[u8]) -> String 
 
 /// Decrypts an on-disk symlink target.
 pub fn decrypt_symlink(key: &SivKey, stored: &[u8]) -> Result<Vec<u8>> {
-    let raw = BASE32_NOPAD
-        .decode(stored)
-        .map_err(|_| Error::BadSymlink)?;
+    let raw = BASE32_NOPAD.decode(stored).map_err(|_| Error::BadSymlink)?;
     if raw.len() < 32 {
         return Err(Error::BadSymlink);
     }

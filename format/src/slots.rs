@@ -216,7 +216,9 @@ impl KeySlot {
                 wrapped_key,
             } => {
                 if kdf != "argon2id" {
-                    return Err(Error::UnsupportedVersion(format!("password slot kdf {kdf:?}")));
+                    return Err(Error::UnsupportedVersion(format!(
+                        "password slot kdf {kdf:?}"
+                    )));
                 }
                 Argon2Params {
                     m_cost_kib: *m_cost_kib,
@@ -234,9 +236,10 @@ impl KeySlot {
                 key_fingerprint,
                 wrapped_key,
             } => {
-                if !key_fingerprint.starts_with("sha256:") || wrapped_key.len() < MIN_RSA_BITS / 8
-                {
-                    return Err(Error::ConfCorrupt("rsa slot: bad fingerprint or wrapped_key".into()));
+                if !key_fingerprint.starts_with("sha256:") || wrapped_key.len() < MIN_RSA_BITS / 8 {
+                    return Err(Error::ConfCorrupt(
+                        "rsa slot: bad fingerprint or wrapped_key".into(),
+                    ));
                 }
             }
         }

@@ -92,7 +92,9 @@ pub fn encrypt<R: Read + Send, W: Write>(
             })
             .collect();
         let stored: usize = (0..n)
-            .map(|i| layout.chunk_stored_len(layout.chunk_plain_len(i as u64, cur.len() as u64)) as usize)
+            .map(|i| {
+                layout.chunk_stored_len(layout.chunk_plain_len(i as u64, cur.len() as u64)) as usize
+            })
             .sum();
         out.resize(stored, 0);
         let frame = layout.frame_len() as usize;
@@ -324,7 +326,7 @@ fn run_decoder<R: Read + Send, W: Write>(
             return Err(Error::ChunkTampered { index: bad[0] });
         }
     }
-    if let Some(w) = writer.as_deref_mut() {
+    if let Some(w) = writer {
         w.write_all(&out)?;
         w.flush()?;
     }

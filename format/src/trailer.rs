@@ -12,7 +12,10 @@ pub const TRAILER_LEN: usize = 40;
 pub fn encode(key: &Key32, file_id: &FileId, size: u64) -> [u8; TRAILER_LEN] {
     let mut t = [0u8; TRAILER_LEN];
     t[..8].copy_from_slice(&size.to_le_bytes());
-    t[8..].copy_from_slice(&hmac_sha256(key.expose(), &[&file_id.0, &size.to_le_bytes()]));
+    t[8..].copy_from_slice(&hmac_sha256(
+        key.expose(),
+        &[&file_id.0, &size.to_le_bytes()],
+    ));
     t
 }
 

@@ -66,7 +66,7 @@ pub fn fs_block_size(dir: &Path) -> u64 {
         dir
     };
     nix::sys::statvfs::statvfs(probe)
-        .map(|s| s.block_size() as u64)
+        .map(|s| s.block_size())
         .ok()
         .filter(|&b| fusecry_format::layout::chunk_size_valid(b))
         .unwrap_or(4096)

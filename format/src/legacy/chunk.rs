@@ -28,7 +28,8 @@ pub fn encrypt_into(keys: &LegacyKeys, iv: &[u8; 16], plain: &[u8], out: &mut [u
 /// Padding is not checked: the original never did, and its window (quirk 13)
 /// can leave bytes of a real chunk past the recorded size.
 pub fn decrypt_into(keys: &LegacyKeys, index: u64, stored: &[u8], out: &mut [u8]) -> Result<()> {
-    if stored.len() < 64 || (stored.len() - 48) % 16 != 0 || stored.len() - 48 < out.len() {
+    if stored.len() < 64 || !(stored.len() - 48).is_multiple_of(16) || stored.len() - 48 < out.len()
+    {
         return Err(Error::ChunkTampered { index });
     }
     let (tag, rest) = stored.split_at(32);

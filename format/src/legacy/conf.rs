@@ -51,7 +51,10 @@ pub struct LegacyConf {
     pub sample: Vec<u8>,
 }
 
-fn field<'a>(m: &'a serde_json::Map<String, serde_json::Value>, k: &str) -> Result<&'a serde_json::Value> {
+fn field<'a>(
+    m: &'a serde_json::Map<String, serde_json::Value>,
+    k: &str,
+) -> Result<&'a serde_json::Value> {
     m.get(k)
         .ok_or_else(|| Error::ConfCorrupt(format!("legacy conf has no {k:?}")))
 }
@@ -117,7 +120,9 @@ impl LegacyConf {
                 enc_key: b64_field(m, "_FuseCryConf__enc_key")?,
             },
             other => {
-                return Err(Error::ConfCorrupt(format!("unknown legacy conf type {other:?}")))
+                return Err(Error::ConfCorrupt(format!(
+                    "unknown legacy conf type {other:?}"
+                )))
             }
         };
         let sample = b64_field(m, "_FuseCryConf__sample")?;

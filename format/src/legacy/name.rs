@@ -31,7 +31,7 @@ pub fn encrypt(keys: &LegacyKeys, iv: &[u8; 16], name: &str) -> Result<String> {
 pub fn decrypt(keys: &LegacyKeys, encoded: &str) -> Result<String> {
     let bad = || Error::BadName(format!("{encoded:?} is not a legacy encrypted name"));
     let mut s = encoded.to_string();
-    while s.len() % 8 != 0 {
+    while !s.len().is_multiple_of(8) {
         s.push('=');
     }
     let raw = BASE32.decode(s.as_bytes()).map_err(|_| bad())?;

@@ -11,8 +11,8 @@ use rsa::{BigUint, RsaPrivateKey};
 /// `K = I2OSP(OS2IP(enc_key)^d mod n, 32)`.
 pub fn unwrap(key: &RsaPrivateKey, enc_key: &[u8]) -> Result<Key32> {
     let c = BigUint::from_bytes_be(enc_key);
-    let m = rsa_decrypt_and_check(key, Some(&mut rand_core::OsRng), &c)
-        .map_err(|_| Error::WrongKey)?;
+    let m =
+        rsa_decrypt_and_check(key, Some(&mut rand_core::OsRng), &c).map_err(|_| Error::WrongKey)?;
     let bytes = m.to_bytes_be();
     if bytes.len() > 32 {
         // Not a 32-byte AES key under this modulus: the wrong private key.
