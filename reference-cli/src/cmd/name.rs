@@ -5,8 +5,8 @@ use crate::confio;
 use crate::exit::at;
 use anyhow::Result;
 use fusecry_format::name::{classify, sidecar_name, DirIv, DiskName, DIRIV_NAME};
-use fusecry_format::Codec;
-use rand_core::OsRng;
+use fusecry_format::{legacy, Codec, Conf};
+use rand_core::{OsRng, RngCore};
 use std::path::{Path, PathBuf};
 
 fn diriv(codec: &Codec, dir: &Path) -> Result<Option<DirIv>> {
@@ -24,6 +24,23 @@ pub fn run(c: NameCommand) -> Result<()> {
         NameCommand::Decrypt(a) => (false, a),
     };
     let conf_path = confio::conf_path(&a.conf);
+    if let Conf::Legacy(lc) = confio::load(&conf_path)? {
+        // As in 0.11, `name encrypt|decrypt` always applies the legacy name
+        // codec, whether or not the conf has `enc_path` set (the 0.11 name
+        // vectors were made with an `enc_path: false` conf).
+        let s = crate::secret::for_open(&a.secret)?;
+        let keys = lc.open(&s).map_err(|e| at(&conf_path, e))?;
+        let out = if enc {
+            let mut iv = [0u8; 16];
+            OsRng.fill_bytes(&mut iv);
+            legacy::name::encrypt(&keys, &iv, &a.name)
+        } else {
+            legacy::name::decrypt(&keys, &a.name)
+        }
+        .map_err(|e| at(Path::new(&a.name), e))?;
+        println!("{out}");
+        return Ok(());
+    }
     let (_, codec) = confio::open(&conf_path, &a.secret)?;
     let dir: PathBuf = a.dir.clone().unwrap_or_else(|| {
         conf_path

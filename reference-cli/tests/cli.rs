@@ -1,0 +1,1628 @@
+//! CLI integration tests for the `fusecry` binary: exit codes, one-line
+//! stderr messages, conf lookup, streams, keys, names, info, fsck, and the
+//! legacy 0.11 vectors in shared/vectors/legacy.
+
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const CHEAP: [&str; 6] = [
+    "--argon2-memory",
+    "64",
+    "--argon2-iterations",
+    "1",
+    "--argon2-lanes",
+    "1",
+];
+
+const LEGACY_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors/legacy");
+
+struct Out {
+    code: i32,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+impl Out {
+    fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// Asserts success.
+    #[track_caller]
+    fn ok(&self) -> &Self {
+        assert_eq!(
+            self.code, 0,
+            "expected success, got {}; stderr: {}",
+            self.code, self.stderr
+        );
+        self
+    }
+
+    /// Asserts exit `code` and a single stderr line "fusecry: ..." that mentions `names`.
+    #[track_caller]
+    fn fails(&self, code: i32, names: &str) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}, got {}; stderr: {}",
+            self.code, self.stderr
+        );
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "stderr is not one line: {:?}", self.stderr);
+        assert!(
+            lines[0].starts_with("fusecry: "),
+            "stderr does not start with 'fusecry: ': {:?}",
+            self.stderr
+        );
+        assert!(
+            lines[0].contains(names),
+            "stderr does not name {names:?}: {:?}",
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Runs fusecry with `args`, optional stdin bytes and optional FUSECRY_PASSWORD.
+fn run_full(dir: &Path, args: &[&str], stdin: Option<&[u8]>, env_pw: Option<&str>) -> Out {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fusecry"));
+    c.args(args)
+        .current_dir(dir)
+        .env_remove("FUSECRY_PASSWORD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(p) = env_pw {
+        c.env("FUSECRY_PASSWORD", p);
+    }
+    c.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let mut child = c.spawn().expect("spawn fusecry");
+    let writer = stdin.map(|data| {
+        let mut si = child.stdin.take().unwrap();
+        let data = data.to_vec();
+        std::thread::spawn(move || {
+            // The child may exit early (e.g. on an error); ignore EPIPE.
+            let _ = si.write_all(&data);
+        })
+    });
+    let o = child.wait_with_output().expect("wait fusecry");
+    if let Some(w) = writer {
+        w.join().unwrap();
+    }
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: o.stdout,
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+fn run(dir: &Path, args: &[&str]) -> Out {
+    run_full(dir, args, None, None)
+}
+
+fn with_cheap<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut v = args.to_vec();
+    v.extend_from_slice(&CHEAP);
+    v
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// Deterministic test data.
+fn data(n: usize, seed: u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n + 32);
+    let mut i = 0u64;
+    while out.len() < n {
+        let mut h = Sha256::new();
+        h.update([seed]);
+        h.update(i.to_le_bytes());
+        out.extend_from_slice(&h.finalize());
+        i += 1;
+    }
+    out.truncate(n);
+    out
+}
+
+fn sha_hex(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+fn write(p: &Path, b: &[u8]) {
+    std::fs::write(p, b).unwrap();
+}
+
+fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap()
+}
+
+/// Writes password files "pw" (secret) and "bad" (wrong) into `d`.
+fn pwfiles(d: &Path) {
+    write(&d.join("pw"), b"secret\n");
+    write(&d.join("bad"), b"wrong\n");
+}
+
+fn flip(p: &Path, off: usize) {
+    let mut b = read(p);
+    b[off] ^= 0x10;
+    write(p, &b);
+}
+
+fn legacy_dir() -> Option<PathBuf> {
+    let p = PathBuf::from(LEGACY_DIR);
+    if p.join("README.md").is_file() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPED: shared vectors missing ({LEGACY_DIR})");
+        None
+    }
+}
+
+fn manifest(case: &Path) -> serde_json::Value {
+    serde_json::from_slice(&read(&case.join("manifest.json"))).unwrap()
+}
+
+// ---------------------------------------------------------------- init
+
+#[test]
+fn init_v1_names_and_legacy_and_twice() {
+    let t = tmp();
+    let d = t.path();
+    pwfiles(d);
+    run(
+        d,
+        &with_cheap(&["init", "vol", "-n", "--password-file", "pw"]),
+    )
+    .ok();
+    assert!(d.join("vol/fusecry.conf").is_file());
+    assert!(d.join("vol/fusecry.diriv").is_file());
+    assert_eq!(read(&d.join("vol/fusecry.diriv")).len(), 16);
+    let conf: serde_json::Value =
+        serde_json::from_slice(&read(&d.join("vol/fusecry.conf"))).unwrap();
+    assert_eq!(conf["format"], "fusecry/1");
+    assert_eq!(conf["encrypted_names"], true);
+
+    // Plain names: no diriv.
+    run(d, &with_cheap(&["init", "plain", "--password-file", "pw"])).ok();
+    assert!(d.join("plain/fusecry.conf").is_file());
+    assert!(!d.join("plain/fusecry.diriv").exists());
+
+    // Legacy: one line of JSON, version 0.11.x.
+    run(
+        d,
+        &with_cheap(&["init", "leg", "--legacy", "--password-file", "pw"]),
+    )
+    .ok();
+    let text = String::from_utf8(read(&d.join("leg/fusecry.conf"))).unwrap();
+    assert_eq!(text.lines().count(), 1, "legacy conf is one line: {text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(v["version"].as_str().unwrap().starts_with("0.11"));
+    assert!(!d.join("leg/fusecry.diriv").exists());
+
+    // Init twice fails and leaves the conf alone.
+    let before = read(&d.join("vol/fusecry.conf"));
+    run(
+        d,
+        &with_cheap(&["init", "vol", "-n", "--password-file", "pw"]),
+    )
+    .fails(1, "fusecry.conf");
+    assert_eq!(read(&d.join("vol/fusecry.conf")), before);
+}
+
+// ---------------------------------------------------------------- files
+
+#[test]
+fn encrypt_decrypt_round_trip_sizes() {
+    let t = tmp();
+    let d = t.path();
+    pwfiles(d);
+    for cs in ["16", "4096"] {
+        let conf = format!("c{cs}.conf");
+        for (i, n) in [0usize, 1, 4096, 4097, 300000].into_iter().enumerate() {
+            let plain = data(n, i as u8);
+            let inp = format!("in-{cs}-{n}");
+            let enc = format!("enc-{cs}-{n}");
+            let dec = format!("dec-{cs}-{n}");
+            write(&d.join(&inp), &plain);
+            run(
+                d,
+                &with_cheap(&[
+                    "encrypt",
+                    &inp,
+                    &enc,
+                    "-c",
+                    &conf,
+                    "--chunk-size",
+                    cs,
+                    "--password-file",
+                    "pw",
+                ]),
+            )
+            .ok();
+            let stored = read(&d.join(&enc));
+            let csn: usize = cs.parse().unwrap();
+            let r = n % csn;
+            let expect =
+                60 + (n / csn) * (csn + 48) + if r > 0 { 48 + r.div_ceil(16) * 16 } else { 0 };
+            assert_eq!(stored.len(), expect, "stored size cs={cs} n={n}");
+            run(
+                d,
+                &["decrypt", &enc, &dec, "-c", &conf, "--password-file", "pw"],
+            )
+            .ok();
+            assert_eq!(read(&d.join(&dec)), plain, "cs={cs} n={n}");
+        }
+        let c: serde_json::Value = serde_json::from_slice(&read(&d.join(&conf))).unwrap();
+        assert_eq!(c["chunk_size"].as_u64().unwrap().to_string(), cs);
+    }
+}
+
+#[test]
+fn conf_lookup_rules() {
+    let t = tmp();
+    let d = t.path();
+    pwfiles(d);
+    write(&d.join("in"), b"hello lookup");
+    // encrypt IN OUT creates OUT.fcry
+    run(
+        d,
+        &with_cheap(&["encrypt", "in", "out", "--password-file", "pw"]),
+    )
+    .ok();
+    assert!(d.join("out.fcry").is_file());
+    assert!(!d.join("in.fcry").exists());
+    // decrypt uses IN.fcry (IN = out here)
+    run(d, &["decrypt", "out", "back", "--password-file", "pw"]).ok();
+    assert_eq!(read(&d.join("back")), b"hello lookup");
+    assert!(!d.join("back.fcry").exists());
+    // decrypt can also find OUT.fcry
+    std::fs::rename(d.join("out"), d.join("ciph")).unwrap();
+    std::fs::rename(d.join("out.fcry"), d.join("plain2.fcry")).unwrap();
+    run(d, &["decrypt", "ciph", "plain2", "--password-file", "pw"]).ok();
+    assert_eq!(read(&d.join("plain2")), b"hello lookup");
+
+    // decrypt with no conf: exit 3, no conf, no output.
+    write(&d.join("lonely"), b"whatever");
+    run(d, &["decrypt", "lonely", "lout", "--password-file", "pw"]).fails(3, "lonely");
+    assert!(!d.join("lonely.fcry").exists());
+    assert!(!d.join("lout.fcry").exists());
+    assert!(!d.join("lout").exists());
+
+    // -c CONF: explicit conf, created on encrypt, no OUT.fcry.
+    run(
+        d,
+        &with_cheap(&[
+            "encrypt",
+            "in",
+            "x.enc",
+            "-c",
+            "my.conf",
+            "--password-file",
+            "pw",
+        ]),
+    )
+    .ok();
+    assert!(d.join("my.conf").is_file());
+    assert!(!d.join("x.enc.fcry").exists());
+    // Without -c the decrypt has no conf.
+    run(d, &["decrypt", "x.enc", "x.dec", "--password-file", "pw"]).fails(3, "x.enc");
+    run(
+        d,
+        &[
+            "decrypt",
+            "x.enc",
+            "x.dec",
+            "-c",
+            "my.conf",
+            "--password-file",
+            "pw",
+        ],
+    )
+    .ok();
+    assert_eq!(read(&d.join("x.dec")), b"hello lookup");
+    // -c naming a missing conf on decrypt: exit 3, not created.
+    run(
+        d,
+        &[
+            "decrypt",
+            "x.enc",
+            "y.dec",
+            "-c",
+            "nope.conf",
+            "--password-file",
+            "pw",
+        ],
+    )
+    .fails(3, "nope.conf");
+    assert!(!d.join("nope.conf").exists());
+    assert!(!d.join("y.dec").exists());
+}
+
+#[test]
+fn missing_input_is_exit_3() {
+    let t = tmp();
+    let d = t.path();
+    pwfiles(d);
+    run(
+        d,
+        &with_cheap(&["encrypt", "ghost", "o", "--password-file", "pw"]),
+    )
+    .fails(3, "ghost");
+    assert!(!d.join("o").exists());
+    assert!(
+        !d.join("o.fcry").exists(),
+        "no conf created for a missing input"
+    );
+    run(d, &["decrypt", "ghost", "o", "--password-file", "pw"]).fails(3, "ghost");
+    // Missing password file.
+    write(&d.join("in"), b"x");
+    run(
+        d,
+        &with_cheap(&["encrypt", "in", "o", "--password-file", "nopw"]),
+    )
+    .fails(3, "nopw");
+}
+
+// ---------------------------------------------------------------- streams
+
+#[test]
+fn stream_round_trip_empty_and_sizes() {
+    let t = tmp();
+    let d = t.path();
+    pwfiles(d);
+    for (i, n) in [0usize, 1, 4096, 4097, 300000].into_iter().enumerate() {
+        let plain = data(n, 40 + i as u8);
+        let enc = run_full(
+            d,
+            &with_cheap(&[
+                "stream",
+                "encrypt",
+                "-c",
+                "s.conf",
+                "--chunk-size",
+                "4096",
+                "--password-file",
+                "pw",
+            ]),
+            Some(&plain),
+            None,
+        );
+        enc.ok();
+        assert!(
+            d.join("s.conf").is_file(),
+            "stream encrypt creates the conf"
+        );
+        if n == 0 {
+            assert_eq!(enc.stdout.len(), 60, "empty stream = header + trailer");
+        }
+        let dec = run_full(
+            d,
+            &["stream", "decrypt", "-c", "s.conf", "--password-file", "pw"],
+            Some(&enc.stdout),
+            None,
+        );
+        dec.ok();
+        assert_eq!(dec.stdout, plain, "n={n}");
+        // A stream decrypts as a file too.
+        write(&d.join("st.enc"), &enc.stdout);
+        run(
+            d,
+            &[
+                "decrypt",
+                "st.enc",
+                "st.dec",
+                "-c",
+                "s.conf",
+                "--password-file",
+                "pw",
+            ],
+        )
+        .ok();
+        assert_eq!(read(&d.join("st.dec")), plain);
+    }
+}
+
+#[test]
+fn stream_truncated_is_exit_20_with_prefix_only() {
+    let t = tmp();
+    let d = t.path();
+    pwfiles(d);
+    let plain = data(20000, 7);
+    let enc = run_full(
+        d,
+        &with_cheap(&[
+            "stream",
+            "encrypt",
+            "-c",
+            "s.conf",
+            "--chunk-size",
+            "4096",
+            "--password-file",
+            "pw",
+        ]),
+        Some(&plain),
+        None,
+    );
+    enc.ok();
+    let cut = &enc.stdout[..enc.stdout.len() - 10];
+    let dec = run_full(
+        d,
+        &["stream", "decrypt", "-c", "s.conf", "--password-file", "pw"],
+        Some(cut),
+        None,
+    );
+    dec.fails(20, "<stdin>");
+    assert!(dec.stdout.len() < plain.len());
+    assert_eq!(
+        &plain[..dec.stdout.len()],
+        &dec.stdout[..],
+        "stdout is a prefix"
+    );
+
+    // Tampered middle chunk: exit 20, only a prefix.
+    let mut bad = enc.stdout.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 1;
+    let dec = run_full(
+        d,
+        &["stream", "decrypt", "-c", "s.conf", "--password-file", "pw"],
+        Some(&bad),
+        None,
+    );
+    dec.fails(20, "<stdin>");
+    assert!(dec.stdout.len() < plain.len());
+    assert_eq!(&plain[..dec.stdout.len()], &dec.stdout[..]);
+
+    // Empty input is not a valid stream.
+    let dec = run_full(
+        d,
+        &["stream", "decrypt", "-c", "s.conf", "--password-file", "pw"],
+        Some(b""),
+        None,
+    );
+    dec.fails(20, "<stdin>");
+    assert!(dec.stdout.is_empty());
+}
+
+#[test]
+fn stream_legacy_round_trip() {
+    let t = tmp();
+    let d = t.path();
+    pwfiles(d);
+    for n in [0usize, 1, 4096, 5000] {
+        let plain = data(n, 9);
+        let enc = run_full(
+            d,
+            &with_cheap(&[
+                "stream",
+                "encrypt",
+                "-c",
+                "leg.conf",
+                "--legacy",
+                "--password-file",
+                "pw",
+            ]),
+            Some(&plain),
+            None,
+        );
+        enc.ok();
+        let conf = read(&d.join("leg.conf"));
+        assert!(conf.starts_with(b"{\"version\": \"0.11"), "legacy conf");
+        let dec = run_full(
+            d,
+            &[
+                "stream",
+                "decrypt",
+                "-c",
+                "leg.conf",
+                "--password-file",
+                "pw",
+            ],
+            Some(&enc.stdout),
+            None,
+        );
+        dec.ok();
+        assert_eq!(dec.stdout, plain, "legacy stream n={n}");
+    }
+}
+
+// ---------------------------------------------------------------- secrets
+
+#[test]
+fn wrong_password_and_password_sources() {
+    let t = tmp();
+    let d = t.path();
+    pwfiles(d);
+    write(&d.join("in"), &data(5000, 1));
+    run(
+        d,
+        &with_cheap(&[
+            "encrypt",
+            "in",
+            "enc",
+            "-c",
+            "c.conf",
+            "--password-file",
+            "pw",
+        ]),
+    )
+    .ok();
+
+    // Wrong password: 10, no output.
+    run(
+        d,
+        &[
+            "decrypt",
+            "enc",
+            "out",
+            "-c",
+            "c.conf",
+            "--password-file",
+            "bad",
+        ],
+    )
+    .fails(10, "c.conf");
+    assert!(!d.join("out").exists());
+    // Pre-existing output untouched.
+    write(&d.join("out"), b"keep me");
+    run(d, &["decrypt", "enc", "out", "-c", "c.conf", "-p", "nope"]).fails(10, "c.conf");
+    assert_eq!(read(&d.join("out")), b"keep me");
+    // Wrong password on encrypt with an existing conf: 10, output untouched.
+    run(d, &["encrypt", "in", "out", "-c", "c.conf", "-p", "nope"]).fails(10, "c.conf");
+    assert_eq!(read(&d.join("out")), b"keep me");
+    // No temp files left behind.
+    let names: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with(".tmp")), "{names:?}");
+
+    // No password source at all, stdin not a tty: 10 with a hint.
+    let o = run(d, &["decrypt", "enc", "o2", "-c", "c.conf"]);
+    assert_eq!(o.code, 10, "{}", o.stderr);
+    assert!(o.stderr.starts_with("fusecry: ") && o.stderr.contains("--password-file"));
+    assert!(!d.join("o2").exists());
+
+    // Sources: --password-file, --extpass, FUSECRY_PASSWORD, -p.
+    run(
+        d,
+        &[
+            "decrypt",
+            "enc",
+            "a",
+            "-c",
+            "c.conf",
+            "--password-file",
+            "pw",
+        ],
+    )
+    .ok();
+    run(
+        d,
+        &[
+            "decrypt",
+            "enc",
+            "b",
+            "-c",
+            "c.conf",
+            "--extpass",
+            "echo secret",
+        ],
+    )
+    .ok();
+    run_full(
+        d,
+        &["decrypt", "enc", "e", "-c", "c.conf"],
+        None,
+        Some("secret"),
+    )
+    .ok();
+    run(d, &["decrypt", "enc", "p", "-c", "c.conf", "-p", "secret"]).ok();
+    for f in ["a", "b", "e", "p"] {
+        assert_eq!(read(&d.join(f)), read(&d.join("in")));
+    }
+    // Wrong via env and extpass.
+    run_full(
+        d,
+        &["decrypt", "enc", "x", "-c", "c.conf"],
+        None,
+        Some("wrong"),
+    )
+    .fails(10, "c.conf");
+    run(
+        d,
+        &[
+            "decrypt",
+            "enc",
+            "x",
+            "-c",
+            "c.conf",
+            "--extpass",
+            "echo wrong",
+        ],
+    )
+    .fails(10, "c.conf");
+    // Failing extpass program: 1.
+    run(
+        d,
+        &["decrypt", "enc", "x", "-c", "c.conf", "--extpass", "exit 3"],
+    )
+    .fails(1, "extpass");
+    assert!(!d.join("x").exists());
+}
+
+// ---------------------------------------------------------------- RSA
+
+#[test]
+fn public_key_create_and_private_key_open() {
+    let t = tmp();
+    let d = t.path();
+    let ok = Command::new("openssl")
+        .args(["genrsa", "-out", "k.pem", "2048"])
+        .current_dir(d)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !matches!(ok, Ok(s) if s.success()) {
+        eprintln!("SKIPPED: openssl not available");
+        return;
+    }
+    assert!(Command::new("openssl")
+        .args(["rsa", "-in", "k.pem", "-pubout", "-out", "pub.pem"])
+        .current_dir(d)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success());
+    let plain = data(9000, 3);
+    write(&d.join("in"), &plain);
+    run(d, &["encrypt", "in", "enc", "--key", "pub.pem"]).ok();
+    assert!(d.join("enc.fcry").is_file());
+    let conf: serde_json::Value = serde_json::from_slice(&read(&d.join("enc.fcry"))).unwrap();
+    assert_eq!(conf["slots"][0]["type"], "rsa");
+
+    run(d, &["decrypt", "enc", "out", "--key", "pub.pem"]).fails(11, "enc.fcry");
+    assert!(!d.join("out").exists());
+    run(d, &["decrypt", "enc", "out", "--key", "k.pem"]).ok();
+    assert_eq!(read(&d.join("out")), plain);
+    // Encrypting again with the public key into the existing conf: 11.
+    run(
+        d,
+        &[
+            "encrypt", "in", "enc2", "-c", "enc.fcry", "--key", "pub.pem",
+        ],
+    )
+    .fails(11, "enc.fcry");
+    assert!(!d.join("enc2").exists());
+    // A password does not open an RSA-only conf.
+    run(d, &["decrypt", "enc", "out2", "-p", "x"]).fails(10, "enc.fcry");
+    // Not a PEM key: names the key file.
+    write(&d.join("junk.pem"), b"not a key\n");
+    let o = run(d, &["decrypt", "enc", "out3", "--key", "junk.pem"]);
+    o.fails(12, "junk.pem");
+    // Missing key file: 3.
+    run(d, &["decrypt", "enc", "out3", "--key", "nokey.pem"]).fails(3, "nokey.pem");
+}
+
+// ---------------------------------------------------------------- damage
+
+#[test]
+fn conf_and_data_damage_exit_codes() {
+    let t = tmp();
+    let d = t.path();
+    pwfiles(d);
+    let plain = data(10000, 5);
+    write(&d.join("in"), &plain);
+    run(
+        d,
+        &with_cheap(&[
+            "encrypt",
+            "in",
+            "enc",
+            "-c",
+            "c.conf",
+            "--chunk-size",
+            "4096",
+            "--password-file",
+            "pw",
+        ]),
+    )
+    .ok();
+    let conf_text = String::from_utf8(read(&d.join("c.conf"))).unwrap();
+
+    // Not JSON: 12.
+    write(&d.join("bad.conf"), b"this is not json");
+    run(
+        d,
+        &[
+            "decrypt",
+            "enc",
+            "o",
+            "-c",
+            "bad.conf",
+            "--password-file",
+            "pw",
+        ],
+    )
+    .fails(12, "bad.conf");
+    // Edited parameter: 12 (params_mac).
+    assert!(conf_text.contains("\"chunk_size\": 4096"));
+    write(
+        &d.join("edit.conf"),
+        conf_text
+            .replace("\"chunk_size\": 4096", "\"chunk_size\": 8192")
+            .as_bytes(),
+    );
+    run(
+        d,
+        &[
+            "decrypt",
+            "enc",
+            "o",
+            "-c",
+            "edit.conf",
+            "--password-file",
+            "pw",
+        ],
+    )
+    .fails(12, "edit.conf");
+    // Unknown format: 13.
+    write(
+        &d.join("v9.conf"),
+        conf_text
+            .replace("\"fusecry/1\"", "\"fusecry/9\"")
+            .as_bytes(),
+    );
+    run(
+        d,
+        &[
+            "decrypt",
+            "enc",
+            "o",
+            "-c",
+            "v9.conf",
+            "--password-file",
+            "pw",
+        ],
+    )
+    .fails(13, "v9.conf");
+    // Unknown feature: 13.
+    assert!(conf_text.contains("\"features\": []"));
+    write(
+        &d.join("feat.conf"),
+        conf_text
+            .replace("\"features\": []", "\"features\": [\"x\"]")
+            .as_bytes(),
+    );
+    run(
+        d,
+        &[
+            "decrypt",
+            "enc",
+            "o",
+            "-c",
+            "feat.conf",
+            "--password-file",
+            "pw",
+        ],
+    )
+    .fails(13, "feat.conf");
+    assert!(!d.join("o").exists());
+
+    // Bad chunk size: 14, nothing created.
+    run(
+        d,
+        &with_cheap(&[
+            "encrypt",
+            "in",
+            "e2",
+            "-c",
+            "n.conf",
+            "--chunk-size",
+            "100",
+            "--password-file",
+            "pw",
+        ]),
+    )
+    .fails(14, "n.conf");
+    assert!(!d.join("n.conf").exists());
+    assert!(!d.join("e2").exists());
+    run(
+        d,
+        &with_cheap(&[
+            "init",
+            "vbad",
+            "--chunk-size",
+            "100",
+            "--password-file",
+            "pw",
+        ]),
+    )
+    .fails(14, "fusecry.conf");
+    assert!(!d.join("vbad/fusecry.conf").exists());
+
+    // Tampered chunk: 20, no output.
+    let enc = read(&d.join("enc"));
+    let mut bad = enc.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x01;
+    write(&d.join("tampered"), &bad);
+    run(
+        d,
+        &[
+            "decrypt",
+            "tampered",
+            "o",
+            "-c",
+            "c.conf",
+            "--password-file",
+            "pw",
+        ],
+    )
+    .fails(20, "tampered");
+    assert!(!d.join("o").exists());
+    // Truncated: 20, no output.
+    write(&d.join("trunc"), &enc[..enc.len() - 10]);
+    run(
+        d,
+        &[
+            "decrypt",
+            "trunc",
+            "o",
+            "-c",
+            "c.conf",
+            "--password-file",
+            "pw",
+        ],
+    )
+    .fails(20, "trunc");
+    assert!(!d.join("o").exists());
+    // Zero-byte file: 20.
+    write(&d.join("zero"), b"");
+    run(
+        d,
+        &[
+            "decrypt",
+            "zero",
+            "o",
+            "-c",
+            "c.conf",
+            "--password-file",
+            "pw",
+        ],
+    )
+    .fails(20, "zero");
+    // Bad magic: 20.
+    let mut bm = enc.clone();
+    bm[0] = b'X';
+    write(&d.join("magic"), &bm);
+    run(
+        d,
+        &[
+            "decrypt",
+            "magic",
+            "o",
+            "-c",
+            "c.conf",
+            "--password-file",
+            "pw",
+        ],
+    )
+    .fails(20, "magic");
+    assert!(!d.join("o").exists());
+    // The original still decrypts.
+    run(
+        d,
+        &[
+            "decrypt",
+            "enc",
+            "o",
+            "-c",
+            "c.conf",
+            "--password-file",
+            "pw",
+        ],
+    )
+    .ok();
+    assert_eq!(read(&d.join("o")), plain);
+}
+
+// ---------------------------------------------------------------- names
+
+#[test]
+fn name_round_trip_in_volume() {
+    let t = tmp();
+    let d = t.path();
+    pwfiles(d);
+    run(
+        d,
+        &with_cheap(&["init", "vol", "-n", "--password-file", "pw"]),
+    )
+    .ok();
+    let long = "l".repeat(150) + &"é".repeat(25); // 200 bytes
+    assert_eq!(long.len(), 200);
+    for name in [
+        "a",
+        "hello world.txt",
+        "日本語.txt",
+        ".hidden",
+        long.as_str(),
+    ] {
+        let e = run(
+            d,
+            &[
+                "name",
+                "encrypt",
+                name,
+                "-c",
+                "vol",
+                "--password-file",
+                "pw",
+            ],
+        );
+        e.ok();
+        let disk = e.stdout_str().trim_end().to_string();
+        assert!(!disk.is_empty());
+        // Deterministic.
+        let e2 = run(
+            d,
+            &[
+                "name",
+                "encrypt",
+                name,
+                "-c",
+                "vol",
+                "--password-file",
+                "pw",
+            ],
+        );
+        assert_eq!(e2.stdout_str().trim_end(), disk);
+        if name.len() == 200 {
+            assert!(disk.starts_with("fusecry.longname."), "{disk}");
+            // Decrypt without the sidecar fails, naming the sidecar.
+            run(
+                d,
+                &[
+                    "name",
+                    "decrypt",
+                    &disk,
+                    "-c",
+                    "vol",
+                    "--password-file",
+                    "pw",
+                ],
+            )
+            .fails(3, ".name");
+            // "long name: the sidecar X.name holds ENCODED"
+            let line = e
+                .stderr
+                .lines()
+                .find(|l| l.contains("sidecar"))
+                .expect(&e.stderr);
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let sidecar = words[words.iter().position(|w| *w == "sidecar").unwrap() + 1];
+            let encoded = *words.last().unwrap();
+            assert_eq!(sidecar, format!("{disk}.name"));
+            write(&d.join("vol").join(sidecar), encoded.as_bytes());
+        } else {
+            assert!(!disk.starts_with("fusecry."));
+            assert!(disk
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+        }
+        let dd = run(
+            d,
+            &[
+                "name",
+                "decrypt",
+                &disk,
+                "-c",
+                "vol",
+                "--password-file",
+                "pw",
+            ],
+        );
+        dd.ok();
+        assert_eq!(dd.stdout_str().trim_end_matches('\n'), name);
+    }
+    // A garbage base32 name: 20.
+    let junk = "A".repeat(52);
+    run(
+        d,
+        &[
+            "name",
+            "decrypt",
+            &junk,
+            "-c",
+            "vol",
+            "--password-file",
+            "pw",
+        ],
+    )
+    .fails(20, &junk);
+    // A different directory IV gives a different name.
+    std::fs::create_dir(d.join("vol/sub")).unwrap();
+    write(&d.join("vol/sub/fusecry.diriv"), &[7u8; 16]);
+    let a = run(
+        d,
+        &["name", "encrypt", "x", "-c", "vol", "--password-file", "pw"],
+    );
+    let b = run(
+        d,
+        &[
+            "name",
+            "encrypt",
+            "x",
+            "-c",
+            "vol",
+            "--dir",
+            "vol/sub",
+            "--password-file",
+            "pw",
+        ],
+    );
+    a.ok();
+    b.ok();
+    assert_ne!(a.stdout, b.stdout);
+    // A directory without diriv: 3.
+    std::fs::create_dir(d.join("vol/nodiriv")).unwrap();
+    run(
+        d,
+        &[
+            "name",
+            "encrypt",
+            "x",
+            "-c",
+            "vol",
+            "--dir",
+            "vol/nodiriv",
+            "--password-file",
+            "pw",
+        ],
+    )
+    .fails(3, "fusecry.diriv");
+}
+
+#[test]
+fn legacy_names_vectors() {
+    let Some(root) = legacy_dir() else { return };
+    let case = root.join("names-c4096");
+    let m = manifest(&case);
+    let pw = m["auth"]["password"].as_str().unwrap();
+    let names = m["names"].as_array().unwrap();
+    let mut n = 0;
+    for v in names {
+        let enc = v["encrypted"].as_str().unwrap();
+        let o = run(
+            &case,
+            &["name", "decrypt", enc, "-c", "names.conf", "-p", pw],
+        );
+        o.ok();
+        assert_eq!(
+            o.stdout_str().trim_end_matches('\n'),
+            v["plain"].as_str().unwrap(),
+            "legacy name {enc}"
+        );
+        n += 1;
+    }
+    assert!(n >= 17);
+    // Encrypt (random IV) then decrypt round trip with the same conf.
+    for plain in ["a", "über café.txt", &"x".repeat(128)] {
+        let e = run(
+            &case,
+            &["name", "encrypt", plain, "-c", "names.conf", "-p", pw],
+        );
+        e.ok();
+        let disk = e.stdout_str().trim_end().to_string();
+        assert_ne!(disk, plain);
+        let d = run(
+            &case,
+            &["name", "decrypt", &disk, "-c", "names.conf", "-p", pw],
+        );
+        d.ok();
+        assert_eq!(d.stdout_str().trim_end_matches('\n'), plain);
+    }
+    // 129 bytes is over the legacy limit; a wrong password is 10.
+    let o = run(
+        &case,
+        &[
+            "name",
+            "encrypt",
+            &"x".repeat(129),
+            "-c",
+            "names.conf",
+            "-p",
+            pw,
+        ],
+    );
+    o.fails(1, "at most 128 bytes");
+    let enc = names[0]["encrypted"].as_str().unwrap();
+    run(
+        &case,
+        &["name", "decrypt", enc, "-c", "names.conf", "-p", "wrong"],
+    )
+    .fails(10, "names.conf");
+    eprintln!("legacy names: {n} cases ran");
+}
+
+// ---------------------------------------------------------------- info
+
+#[test]
+fn info_text_json_legacy_schema() {
+    let t = tmp();
+    let d = t.path();
+    pwfiles(d);
+    run(
+        d,
+        &with_cheap(&[
+            "init",
+            "vol",
+            "-n",
+            "--chunk-size",
+            "1024",
+            "--password-file",
+            "pw",
+        ]),
+    )
+    .ok();
+    let o = run(d, &["info", "vol"]);
+    o.ok();
+    let s = o.stdout_str();
+    assert!(s.contains("fusecry/1"), "{s}");
+    assert!(s.contains("1024"), "{s}");
+    assert!(s.contains("encrypted"), "{s}");
+    assert!(!s.contains("legacy"), "{s}");
+    // info on the conf file itself works too.
+    run(d, &["info", "vol/fusecry.conf"]).ok();
+
+    let o = run(d, &["info", "--json", "vol"]);
+    o.ok();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["profile"], "fusecry/1");
+    assert_eq!(v["chunk_size"], 1024);
+    assert_eq!(v["encrypted_names"], true);
+    assert_eq!(v["slots"].as_array().unwrap().len(), 1);
+
+    run(
+        d,
+        &with_cheap(&["init", "leg", "--legacy", "--password-file", "pw"]),
+    )
+    .ok();
+    let o = run(d, &["info", "leg"]);
+    o.ok();
+    let s = o.stdout_str();
+    assert!(s.contains("warning: legacy 0.11"), "{s}");
+    assert!(s.contains("plain"), "{s}");
+    let o = run(d, &["info", "--json", "leg"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["encrypted_names"], false);
+    assert!(v["warning"].as_str().unwrap().contains("legacy"));
+    assert!(v["profile"].as_str().unwrap().contains("legacy"));
+
+    let o = run(d, &["info", "--schema"]);
+    o.ok();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["properties"]["chunk_size"].is_object(), "{v}");
+
+    // Missing conf: 3; corrupt: 12.
+    run(d, &["info", "nowhere"]).fails(3, "nowhere");
+    write(&d.join("junk.conf"), b"{");
+    run(d, &["info", "junk.conf"]).fails(12, "junk.conf");
+}
+
+// ---------------------------------------------------------------- fsck
+
+/// Builds a fusecry/1 -n volume with files a.txt, b.bin (10000 bytes, chunk 4096).
+fn build_volume(d: &Path) -> Vec<(String, String)> {
+    run(
+        d,
+        &with_cheap(&[
+            "init",
+            "vol",
+            "-n",
+            "--chunk-size",
+            "4096",
+            "--password-file",
+            "pw",
+        ]),
+    )
+    .ok();
+    let mut out = vec![];
+    for (name, n) in [("a.txt", 100usize), ("b.bin", 10000), ("empty", 0)] {
+        let e = run(
+            d,
+            &[
+                "name",
+                "encrypt",
+                name,
+                "-c",
+                "vol",
+                "--password-file",
+                "pw",
+            ],
+        );
+        e.ok();
+        let disk = e.stdout_str().trim_end().to_string();
+        write(&d.join(name), &data(n, n as u8));
+        run(
+            d,
+            &[
+                "encrypt",
+                name,
+                &format!("vol/{disk}"),
+                "-c",
+                "vol/fusecry.conf",
+                "--password-file",
+                "pw",
+            ],
+        )
+        .ok();
+        out.push((name.to_string(), disk));
+    }
+    out
+}
+
+#[test]
+fn fsck_built_volume() {
+    let t = tmp();
+    let d = t.path();
+    pwfiles(d);
+    let files = build_volume(d);
+    let o = run(d, &["fsck", "vol", "--password-file", "pw"]);
+    o.ok();
+    assert!(
+        o.stdout_str().lines().last() == Some("clean"),
+        "{}",
+        o.stdout_str()
+    );
+    assert!(
+        o.stdout_str().contains("checked 3 files"),
+        "{}",
+        o.stdout_str()
+    );
+    let o = run(d, &["fsck", "vol", "--json", "--password-file", "pw"]);
+    o.ok();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["clean"], true);
+    assert_eq!(v["files"], 3);
+
+    // Wrong password: 10.
+    run(d, &["fsck", "vol", "--password-file", "bad"]).fails(10, "fusecry.conf");
+
+    // Flip a ciphertext byte of chunk 1 of b.bin.
+    let b_disk = &files.iter().find(|(n, _)| n == "b.bin").unwrap().1;
+    flip(&d.join("vol").join(b_disk), 20 + (4096 + 48) + 48 + 5);
+    let o = run(d, &["fsck", "vol", "--password-file", "pw"]);
+    o.fails(21, "vol");
+    assert!(
+        o.stdout_str().contains("DAMAGED /b.bin"),
+        "{}",
+        o.stdout_str()
+    );
+    let o = run(d, &["fsck", "vol", "--json", "--password-file", "pw"]);
+    o.fails(21, "1 damaged");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["clean"], false);
+    let dmg = v["damaged"].as_array().unwrap();
+    assert_eq!(dmg.len(), 1, "{v}");
+    assert_eq!(dmg[0]["path"], "/b.bin");
+    assert_eq!(dmg[0]["chunks"], serde_json::json!([1]));
+
+    // Rename a.txt to a garbage base32 name: reported as a bad name.
+    let a_disk = &files.iter().find(|(n, _)| n == "a.txt").unwrap().1;
+    let garbage = "A".repeat(a_disk.len());
+    std::fs::rename(d.join("vol").join(a_disk), d.join("vol").join(&garbage)).unwrap();
+    let o = run(d, &["fsck", "vol", "--json", "--password-file", "pw"]);
+    o.fails(21, "2 damaged");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let dmg = v["damaged"].as_array().unwrap();
+    assert_eq!(dmg.len(), 2, "{v}");
+    let bad_name = dmg
+        .iter()
+        .find(|x| x["path"].as_str().unwrap().contains(&garbage))
+        .unwrap_or_else(|| panic!("bad name not reported: {v}"));
+    assert!(
+        bad_name["problem"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("name"),
+        "{v}"
+    );
+
+    // Not a volume: 3.
+    run(d, &["fsck", "nowhere", "--password-file", "pw"]).fails(3, "nowhere");
+}
+
+fn extract(case: &Path, into: &Path) {
+    let st = Command::new("tar")
+        .arg("-xf")
+        .arg(case.join("volume.tar"))
+        .arg("-C")
+        .arg(into)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn fsck_legacy_volumes() {
+    let Some(root) = legacy_dir() else { return };
+    let t = tmp();
+    // Clean.
+    let case = root.join("pw-c4096");
+    let pw = manifest(&case)["auth"]["password"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let into = t.path().join("pw");
+    std::fs::create_dir(&into).unwrap();
+    extract(&case, &into);
+    let o = run(&into, &["fsck", "volume", "-p", &pw]);
+    o.ok();
+    assert_eq!(
+        o.stdout_str().lines().last(),
+        Some("clean"),
+        "{}",
+        o.stdout_str()
+    );
+    // Tampered.
+    let case = root.join("tamper-bitflip");
+    let m = manifest(&case);
+    let pw = m["auth"]["password"].as_str().unwrap().to_string();
+    let into = t.path().join("tb");
+    std::fs::create_dir(&into).unwrap();
+    extract(&case, &into);
+    let o = run(&into, &["fsck", "volume", "--json", "-p", &pw]);
+    o.fails(21, "volume");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let dmg = v["damaged"].as_array().unwrap();
+    assert_eq!(dmg.len(), 1, "{v}");
+    assert!(
+        dmg[0]["path"].as_str().unwrap().ends_with("victim.bin"),
+        "{v}"
+    );
+    assert_eq!(dmg[0]["chunks"], serde_json::json!([1]), "{v}");
+    let o = run(&into, &["fsck", "volume", "-p", &pw]);
+    assert_eq!(o.code, 21);
+    assert!(o.stdout_str().contains("victim.bin"));
+}
+
+// ---------------------------------------------------------------- keys
+
+#[test]
+fn passwd_and_key_slots() {
+    let t = tmp();
+    let d = t.path();
+    pwfiles(d);
+    write(&d.join("new"), b"new password\n");
+    write(&d.join("third"), b"third\n");
+    run(d, &with_cheap(&["init", "vol", "--password-file", "pw"])).ok();
+    let plain = data(7000, 11);
+    write(&d.join("in"), &plain);
+    run(
+        d,
+        &[
+            "encrypt",
+            "in",
+            "vol/f",
+            "-c",
+            "vol/fusecry.conf",
+            "--password-file",
+            "pw",
+        ],
+    )
+    .ok();
+    let stored = read(&d.join("vol/f"));
+
+    // passwd with a wrong old password: 10, conf untouched.
+    let conf_before = read(&d.join("vol/fusecry.conf"));
+    run(
+        d,
+        &with_cheap(&[
+            "passwd",
+            "vol",
+            "--password-file",
+            "bad",
+            "--new-password-file",
+            "new",
+        ]),
+    )
+    .fails(10, "fusecry.conf");
+    assert_eq!(read(&d.join("vol/fusecry.conf")), conf_before);
+
+    run(
+        d,
+        &with_cheap(&[
+            "passwd",
+            "vol",
+            "--password-file",
+            "pw",
+            "--new-password-file",
+            "new",
+        ]),
+    )
+    .ok();
+    let dec = |pwf: &str, out: &str| {
+        run(
+            d,
+            &[
+                "decrypt",
+                "vol/f",
+                out,
+                "-c",
+                "vol/fusecry.conf",
+                "--password-file",
+                pwf,
+            ],
+        )
+    };
+    dec("pw", "o1").fails(10, "fusecry.conf");
+    dec("new", "o2").ok();
+    assert_eq!(read(&d.join("o2")), plain);
+    assert_eq!(read(&d.join("vol/f")), stored, "data untouched");
+
+    // key add: both open.
+    run(
+        d,
+        &with_cheap(&[
+            "key",
+            "add",
+            "vol",
+            "--password-file",
+            "new",
+            "--new-password-file",
+            "third",
+        ]),
+    )
+    .ok();
+    let c: serde_json::Value = serde_json::from_slice(&read(&d.join("vol/fusecry.conf"))).unwrap();
+    assert_eq!(c["slots"].as_array().unwrap().len(), 2);
+    dec("new", "o3").ok();
+    dec("third", "o4").ok();
+    assert_eq!(read(&d.join("o4")), plain);
+
+    // key remove --slot 0: only the second works.
+    run(
+        d,
+        &[
+            "key",
+            "remove",
+            "vol",
+            "--slot",
+            "0",
+            "--password-file",
+            "third",
+        ],
+    )
+    .ok();
+    dec("new", "o5").fails(10, "fusecry.conf");
+    dec("third", "o6").ok();
+    assert_eq!(read(&d.join("o6")), plain);
+    // Out of range slot: 1.
+    run(
+        d,
+        &[
+            "key",
+            "remove",
+            "vol",
+            "--slot",
+            "5",
+            "--password-file",
+            "third",
+        ],
+    )
+    .fails(1, "slot 5");
+    // Removing the last slot fails.
+    run(
+        d,
+        &[
+            "key",
+            "remove",
+            "vol",
+            "--slot",
+            "0",
+            "--password-file",
+            "third",
+        ],
+    )
+    .fails(1, "last key slot");
+    dec("third", "o7").ok();
+    // The conf stays valid for info.
+    run(d, &["info", "vol"]).ok();
+
+    // Legacy volumes cannot change their password.
+    run(
+        d,
+        &with_cheap(&["init", "leg", "--legacy", "--password-file", "pw"]),
+    )
+    .ok();
+    run(
+        d,
+        &with_cheap(&[
+            "passwd",
+            "leg",
+            "--password-file",
+            "pw",
+            "--new-password-file",
+            "new",
+        ]),
+    )
+    .fails(1, "legacy");
+}
+
+// ---------------------------------------------------------------- misc
+
+#[test]
+fn completions_and_usage() {
+    let t = tmp();
+    let o = run(t.path(), &["completions", "bash"]);
+    o.ok();
+    assert!(o.stdout_str().contains("fusecry"));
+    let o = run(t.path(), &["man"]);
+    o.ok();
+    assert!(o.stdout_str().contains("fusecry"));
+    // Usage errors are exit 2 (clap).
+    assert_eq!(run(t.path(), &["frobnicate"]).code, 2);
+    assert_eq!(run(t.path(), &["encrypt", "onlyone"]).code, 2);
+}
+
+// ---------------------------------------------------------------- legacy vectors
+
+#[test]
+fn legacy_single_and_stream_vectors() {
+    let Some(root) = legacy_dir() else { return };
+    let t = tmp();
+    let mut ran = 0;
+    for case_name in ["single-c4096", "stream-c4096"] {
+        let case = root.join(case_name);
+        let m = manifest(&case);
+        let pw = m["auth"]["password"].as_str().unwrap();
+        for e in m["entries"].as_array().unwrap() {
+            let enc = e["enc"].as_str().unwrap();
+            let conf = e["conf"].as_str().unwrap();
+            let sha = e["sha256"].as_str().unwrap();
+            let out = t.path().join(format!("{case_name}-{enc}.dec"));
+            let out_s = out.to_str().unwrap();
+            run(&case, &["decrypt", enc, out_s, "-c", conf, "-p", pw]).ok();
+            assert_eq!(sha_hex(&read(&out)), sha, "{case_name}/{enc}");
+            ran += 1;
+            if case_name == "stream-c4096" {
+                let o = run_full(
+                    &case,
+                    &["stream", "decrypt", "-c", conf, "-p", pw],
+                    Some(&read(&case.join(enc))),
+                    None,
+                );
+                o.ok();
+                assert_eq!(sha_hex(&o.stdout), sha, "stream decrypt {enc}");
+                ran += 1;
+            }
+        }
+        // Wrong password on a legacy conf: 10.
+        let e = &m["entries"][1];
+        let out = t.path().join("wrong.dec");
+        run(
+            &case,
+            &[
+                "decrypt",
+                e["enc"].as_str().unwrap(),
+                out.to_str().unwrap(),
+                "-c",
+                e["conf"].as_str().unwrap(),
+                "-p",
+                "not the password",
+            ],
+        )
+        .fails(10, e["conf"].as_str().unwrap());
+        assert!(!out.exists());
+    }
+    assert!(ran >= 15 + 16, "ran {ran}");
+    eprintln!("legacy single/stream vectors: {ran} cases ran");
+}
