@@ -10,8 +10,14 @@ const SIZES: [usize; 6] = [16, 512, 4096, 16384, 65536, 1 << 20];
 
 fn codecs(cs: u64) -> [(&'static str, Codec); 2] {
     [
-        ("fusecry1", Codec::v1(&MasterKey::from_bytes([7; 32]), cs, true)),
-        ("legacy", Codec::legacy(LegacyKeys::new(Key32::from_bytes([7; 32])), cs, false)),
+        (
+            "fusecry1",
+            Codec::v1(&MasterKey::from_bytes([7; 32]), cs, true),
+        ),
+        (
+            "legacy",
+            Codec::legacy(LegacyKeys::new(Key32::from_bytes([7; 32])), cs, false),
+        ),
     ]
 }
 
@@ -24,14 +30,24 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(cs as u64));
         for (name, codec) in codecs(cs as u64) {
             let mut out = vec![0u8; cs + 48];
-            g.bench_with_input(BenchmarkId::new(format!("{name}/encrypt"), cs), &cs, |b, _| {
-                b.iter(|| codec.encrypt_chunk_into(&id, 1, &iv, &plain, &mut out))
-            });
+            g.bench_with_input(
+                BenchmarkId::new(format!("{name}/encrypt"), cs),
+                &cs,
+                |b, _| b.iter(|| codec.encrypt_chunk_into(&id, 1, &iv, &plain, &mut out)),
+            );
             let stored = codec.encrypt_chunk(&id, 1, &iv, &plain);
             let mut back = vec![0u8; cs];
-            g.bench_with_input(BenchmarkId::new(format!("{name}/decrypt"), cs), &cs, |b, _| {
-                b.iter(|| codec.decrypt_chunk_into(&id, 1, &stored, &mut back).unwrap())
-            });
+            g.bench_with_input(
+                BenchmarkId::new(format!("{name}/decrypt"), cs),
+                &cs,
+                |b, _| {
+                    b.iter(|| {
+                        codec
+                            .decrypt_chunk_into(&id, 1, &stored, &mut back)
+                            .unwrap()
+                    })
+                },
+            );
         }
     }
     g.finish();
