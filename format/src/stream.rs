@@ -36,21 +36,19 @@ fn min_len(cs: u64) -> usize {
 }
 
 /// Reads until `buf` holds `want` bytes or the reader ends. Returns true at EOF.
+/// Grows `buf` a step at a time, so a small input costs a small buffer.
 fn fill<R: Read>(r: &mut R, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
-    let start = buf.len();
-    if start >= want {
-        return Ok(false);
-    }
-    buf.resize(want, 0);
-    let mut n = start;
-    while n < want {
+    const STEP: usize = 256 << 10;
+    while buf.len() < want {
+        let n = buf.len();
+        buf.resize(want.min(n + STEP), 0);
         match r.read(&mut buf[n..]) {
             Ok(0) => {
                 buf.truncate(n);
                 return Ok(true);
             }
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Ok(k) => buf.truncate(n + k),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(n),
             Err(e) => {
                 buf.truncate(n);
                 return Err(e);
@@ -76,7 +74,7 @@ pub fn encrypt<R: Read + Send, W: Write>(
     let frames = batch_frames(layout.chunk_size);
     let cap = frames * cs;
     writer.write_all(&codec.encode_header(id))?;
-    let mut cur = Vec::with_capacity(cap);
+    let mut cur = Vec::new();
     let mut eof = fill(reader, &mut cur, cap)?;
     let mut index: u64 = 0;
     let mut total: u64 = 0;
@@ -104,7 +102,6 @@ pub fn encrypt<R: Read + Send, W: Write>(
                 if eof {
                     Ok(true)
                 } else {
-                    next.reserve(cap);
                     fill(reader, &mut next, cap)
                 }
             },
@@ -219,7 +216,7 @@ fn run_decoder<R: Read + Send, W: Write>(
     let mut consumed = hl as u64;
     let mut index: u64 = 0;
     let mut plain_done: u64 = 0;
-    let mut buf = Vec::with_capacity(cap);
+    let mut buf = Vec::new();
     let mut eof = fill(reader, &mut buf, cap)?;
     let mut out = Vec::new();
 
