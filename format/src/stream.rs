@@ -12,6 +12,7 @@ use crate::header::FileId;
 use rand_core::CryptoRngCore;
 use rayon::prelude::*;
 use std::io::{self, Read, Write};
+use std::sync::mpsc::sync_channel;
 
 /// Plaintext bytes per batch: bounds memory at about 3 × this.
 pub const BATCH_BYTES: usize = 8 << 20;
@@ -60,7 +61,11 @@ fn fill<R: Read>(r: &mut R, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> 
 
 /// Encrypts all of `reader` into `writer` as one file with id `id`.
 /// Returns the plaintext size. `progress` gets plaintext bytes done so far.
-pub fn encrypt<R: Read + Send, W: Write>(
+///
+/// A reader thread and a writer thread move the bytes while the rayon pool
+/// encrypts, so I/O overlaps the crypto; at most about four batches are in
+/// memory at once, whatever the input size.
+pub fn encrypt<R: Read + Send, W: Write + Send>(
     codec: &Codec,
     id: &FileId,
     reader: &mut R,
@@ -71,41 +76,63 @@ pub fn encrypt<R: Read + Send, W: Write>(
 ) -> Result<u64> {
     let layout = *codec.layout();
     let cs = layout.chunk_size as usize;
-    let frames = batch_frames(layout.chunk_size);
-    let cap = frames * cs;
-    writer.write_all(&codec.encode_header(id))?;
-    let mut cur = Vec::new();
-    let mut eof = fill(reader, &mut cur, cap)?;
-    let mut index: u64 = 0;
-    let mut total: u64 = 0;
-    let mut out = Vec::new();
-    loop {
-        let n = cur.len().div_ceil(cs);
-        // Randomness enters here, sequentially, so a seeded rng gives the same file.
-        let ivs: Vec<[u8; 16]> = (0..n)
-            .map(|_| {
-                let mut iv = [0u8; 16];
-                rng.fill_bytes(&mut iv);
-                iv
-            })
-            .collect();
-        let stored: usize = (0..n)
-            .map(|i| {
-                layout.chunk_stored_len(layout.chunk_plain_len(i as u64, cur.len() as u64)) as usize
-            })
-            .sum();
-        out.resize(stored, 0);
-        let frame = layout.frame_len() as usize;
-        let mut next = Vec::new();
-        let (read_res, ()) = rayon::join(
-            || {
-                if eof {
-                    Ok(true)
-                } else {
-                    fill(reader, &mut next, cap)
+    let frame = layout.frame_len() as usize;
+    let cap = batch_frames(layout.chunk_size) * cs;
+    std::thread::scope(|s| {
+        let (in_tx, in_rx) = sync_channel::<io::Result<Vec<u8>>>(1);
+        let (out_tx, out_rx) = sync_channel::<Vec<u8>>(1);
+        s.spawn(move || loop {
+            // Every block but the last holds exactly `cap` bytes, so chunk
+            // boundaries never straddle two blocks.
+            let mut b = Vec::new();
+            match fill(reader, &mut b, cap) {
+                Ok(eof) => {
+                    if !b.is_empty() && in_tx.send(Ok(b)).is_err() {
+                        return;
+                    }
+                    if eof {
+                        return;
+                    }
                 }
-            },
-            || {
+                Err(e) => {
+                    let _ = in_tx.send(Err(e));
+                    return;
+                }
+            }
+        });
+        let w = s.spawn(move || -> io::Result<()> {
+            for b in out_rx {
+                writer.write_all(&b)?;
+            }
+            writer.flush()
+        });
+        let mut body = || -> Result<u64> {
+            let send = |b: Vec<u8>| {
+                out_tx
+                    .send(b)
+                    .map_err(|_| Error::Io(io::Error::other("the output writer stopped")))
+            };
+            send(codec.encode_header(id))?;
+            let mut index: u64 = 0;
+            let mut total: u64 = 0;
+            for cur in in_rx.iter() {
+                let cur = cur?;
+                let n = cur.len().div_ceil(cs);
+                // Randomness enters here, sequentially, so a seeded rng gives the same file.
+                let ivs: Vec<[u8; 16]> = (0..n)
+                    .map(|_| {
+                        let mut iv = [0u8; 16];
+                        rng.fill_bytes(&mut iv);
+                        iv
+                    })
+                    .collect();
+                let stored: usize = (0..n)
+                    .map(|i| {
+                        let plain = layout.chunk_plain_len(i as u64, cur.len() as u64);
+                        layout.chunk_stored_len(plain) as usize
+                    })
+                    .sum();
+                let mut out = vec![0u8; stored];
                 out.par_chunks_mut(frame)
                     .zip(cur.par_chunks(cs))
                     .zip(ivs.par_iter())
@@ -114,28 +141,28 @@ pub fn encrypt<R: Read + Send, W: Write>(
                     .for_each(|(i, ((o, p), iv))| {
                         codec.encrypt_chunk_into(id, index + i as u64, iv, p, o)
                     });
-            },
-        );
-        writer.write_all(&out)?;
-        index += n as u64;
-        total += cur.len() as u64;
-        progress(total);
-        if eof {
-            break;
+                send(out)?;
+                index += n as u64;
+                total += cur.len() as u64;
+                progress(total);
+            }
+            if total == 0 && codec.profile() == Profile::Legacy && target == Target::File {
+                // quirk 12: the original writes an empty file as 0 bytes.
+            } else {
+                send(codec.encode_trailer(id, total))?;
+            }
+            Ok(total)
+        };
+        let res = body();
+        // Closing both channels lets the threads end, also after an error.
+        drop(out_tx);
+        drop(in_rx);
+        let written = w.join().expect("the writer thread does not panic");
+        match (res, written) {
+            (_, Err(e)) => Err(Error::Io(e)),
+            (res, Ok(())) => res,
         }
-        eof = read_res?;
-        cur = next;
-        if cur.is_empty() && eof {
-            break;
-        }
-    }
-    if total == 0 && codec.profile() == Profile::Legacy && target == Target::File {
-        // quirk 12: the original writes an empty file as 0 bytes.
-    } else {
-        writer.write_all(&codec.encode_trailer(id, total))?;
-    }
-    writer.flush()?;
-    Ok(total)
+    })
 }
 
 /// What [`verify`] found.

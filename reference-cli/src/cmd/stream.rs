@@ -26,7 +26,7 @@ fn encrypt(a: StreamArgs) -> Result<()> {
         confio::create(&a.conf, cwd, &a.create, &a.secret)?.1
     };
     let stdout = std::io::stdout();
-    let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
+    let mut w = BufWriter::with_capacity(1 << 20, stdout);
     let id = FileId::random(&mut OsRng);
     stream::encrypt(
         &codec,
