@@ -287,7 +287,9 @@ impl KeySlot {
                 if *key_fingerprint != rsa_fingerprint(&k.to_public_key())? {
                     return Ok(None);
                 }
-                match k.decrypt(
+                // Blinded, to blunt timing attacks on the private key.
+                match k.decrypt_blinded(
+                    &mut rand_core::OsRng,
                     Oaep::new_with_label::<sha2::Sha256, _>(RSA_SLOT_LABEL),
                     wrapped_key,
                 ) {
