@@ -1,7 +1,7 @@
 //! Finding, reading, creating and atomically rewriting conf files.
 
 use crate::cli::{CreateArgs, SecretArgs};
-use crate::exit::{at, fail, MISSING, OTHER};
+use crate::exit::{at, fail, OTHER};
 use anyhow::Result;
 use fusecry_format::name::CONF_NAME;
 use fusecry_format::{Argon2Params, Codec, Conf, Error, NewConf, Secret};
@@ -20,14 +20,7 @@ pub fn conf_path(p: &Path) -> PathBuf {
 
 /// Reads and parses a conf; a missing file is exit 3.
 pub fn load(path: &Path) -> Result<Conf> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        let code = if e.kind() == std::io::ErrorKind::NotFound {
-            MISSING
-        } else {
-            OTHER
-        };
-        fail(code, format!("{}: cannot read conf: {e}", path.display()))
-    })?;
+    let bytes = std::fs::read(path).map_err(|e| crate::exit::io(path, "cannot read conf", e))?;
     Conf::parse(&bytes).map_err(|e| at(path, e))
 }
 
@@ -39,23 +32,35 @@ pub fn open(path: &Path, secret: &SecretArgs) -> Result<(Conf, Codec)> {
     Ok((conf, codec))
 }
 
-/// Writes `bytes` to `path` atomically (temporary file + fsync + rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `path` through a temporary file beside it, renamed into place
+/// only when `body` succeeds: a failure never leaves a partial `path`.
+pub fn replace_via_temp(
+    path: &Path,
+    body: impl FnOnce(&std::fs::File) -> Result<()>,
+) -> Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| fail(OTHER, format!("{}: cannot write conf: {e}", path.display())))?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
+    let tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| fail(OTHER, format!("{}: cannot write: {e}", path.display())))?;
+    body(tmp.as_file())?;
     tmp.persist(path).map_err(|e| {
         fail(
             OTHER,
-            format!("{}: cannot write conf: {}", path.display(), e.error),
+            format!("{}: cannot write: {}", path.display(), e.error),
         )
     })?;
     Ok(())
+}
+
+/// Writes a conf atomically (temporary file + fsync + rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace_via_temp(path, |mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        Ok(())
+    })
 }
 
 /// The block size of the filesystem holding `dir` (the default chunk size).

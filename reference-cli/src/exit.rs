@@ -54,6 +54,16 @@ pub fn at(path: &std::path::Path, e: Error) -> anyhow::Error {
     .into()
 }
 
+/// An I/O failure on `path`: exit 3 when the file is missing, 1 otherwise.
+pub fn io(path: &std::path::Path, what: &str, e: std::io::Error) -> anyhow::Error {
+    let code = if e.kind() == std::io::ErrorKind::NotFound {
+        MISSING
+    } else {
+        OTHER
+    };
+    fail(code, format!("{}: {what}: {e}", path.display()))
+}
+
 /// A failure with an explicit code.
 pub fn fail(code: i32, msg: impl Into<String>) -> anyhow::Error {
     Failure {

@@ -3,7 +3,7 @@
 //! Passwords are zeroized on drop and never printed.
 
 use crate::cli::SecretArgs;
-use crate::exit::{fail, MISSING, OTHER, WRONG_KEY};
+use crate::exit::{fail, OTHER, WRONG_KEY};
 use anyhow::{Context, Result};
 use fusecry_format::{Password, Secret};
 use std::io::IsTerminal;
@@ -22,17 +22,10 @@ fn first_line(mut s: Zeroizing<String>) -> Password {
 
 /// Reads a password from the first line of a file.
 pub fn from_file(path: &Path) -> Result<Password> {
-    let s = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-        let code = if e.kind() == std::io::ErrorKind::NotFound {
-            MISSING
-        } else {
-            OTHER
-        };
-        fail(
-            code,
-            format!("{}: cannot read password file: {e}", path.display()),
-        )
-    })?);
+    let s = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| crate::exit::io(path, "cannot read password file", e))?,
+    );
     Ok(first_line(s))
 }
 
@@ -86,14 +79,9 @@ fn given_password(a: &SecretArgs) -> Result<Option<Password>> {
 
 /// Reads an RSA key from a PEM file.
 pub fn key_from_pem(path: &Path) -> Result<Secret> {
-    let pem = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-        let code = if e.kind() == std::io::ErrorKind::NotFound {
-            MISSING
-        } else {
-            OTHER
-        };
-        fail(code, format!("{}: cannot read key: {e}", path.display()))
-    })?);
+    let pem = Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|e| crate::exit::io(path, "cannot read key", e))?,
+    );
     Secret::from_pem(&pem).map_err(|e| crate::exit::at(path, e))
 }
 

@@ -4,7 +4,7 @@
 
 use crate::cli::FileArgs;
 use crate::confio;
-use crate::exit::{at, fail, MISSING, OTHER};
+use crate::exit::{at, fail, MISSING};
 use crate::progress::Progress;
 use anyhow::Result;
 use fusecry_format::stream::{self, Target};
@@ -21,40 +21,17 @@ fn with_ext(p: &Path) -> PathBuf {
 }
 
 fn open_input(p: &Path) -> Result<File> {
-    File::open(p).map_err(|e| {
-        let code = if e.kind() == std::io::ErrorKind::NotFound {
-            MISSING
-        } else {
-            OTHER
-        };
-        fail(code, format!("{}: cannot open input: {e}", p.display()))
-    })
+    File::open(p).map_err(|e| crate::exit::io(p, "cannot open input", e))
 }
 
 /// Writes OUT through a temporary file, persisted only if `body` succeeds.
 fn write_output(out: &Path, body: impl FnOnce(&mut BufWriter<&File>) -> Result<()>) -> Result<()> {
-    let dir = out
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
-        fail(
-            OTHER,
-            format!("{}: cannot create output: {e}", out.display()),
-        )
-    })?;
-    {
-        let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
+    confio::replace_via_temp(out, |f| {
+        let mut w = BufWriter::with_capacity(1 << 20, f);
         body(&mut w)?;
         w.flush()?;
-    }
-    tmp.persist(out).map_err(|e| {
-        fail(
-            OTHER,
-            format!("{}: cannot write output: {}", out.display(), e.error),
-        )
-    })?;
-    Ok(())
+        Ok(())
+    })
 }
 
 pub fn encrypt(a: FileArgs) -> Result<()> {
