@@ -8,7 +8,7 @@ use crate::keys::{MasterKey, V1Keys};
 use crate::layout::Layout;
 use crate::legacy::{self, LegacyKeys};
 use crate::name::{self, DirIv};
-use crate::{chunk, trailer};
+use crate::{chunk, trailer, xattr};
 use rand_core::CryptoRngCore;
 
 /// The two profiles.
@@ -263,6 +263,49 @@ impl Codec {
     pub fn decrypt_symlink(&self, stored: &[u8]) -> Result<Vec<u8>> {
         match &self.keys {
             Keys::V1(k) if self.encrypted_names => name::decrypt_symlink(&k.name, stored),
+            _ => Ok(stored.to_vec()),
+        }
+    }
+
+    /// Whether xattr names and values are encrypted (fusecry/1 with encrypted
+    /// names); otherwise they pass through unchanged (SPEC §11.1).
+    pub fn encrypts_xattrs(&self) -> bool {
+        self.uses_diriv()
+    }
+
+    /// The on-disk xattr name.
+    pub fn encrypt_xattr_name(&self, name: &str) -> Result<String> {
+        match &self.keys {
+            Keys::V1(k) if self.encrypted_names => xattr::encrypt_name(&k.name, name),
+            _ => Ok(name.to_string()),
+        }
+    }
+
+    /// The plaintext xattr name of an on-disk one; `None` for names that are
+    /// not ours (hidden from the mount).
+    pub fn decrypt_xattr_name(&self, disk: &str) -> Option<Result<String>> {
+        match &self.keys {
+            Keys::V1(k) if self.encrypted_names => xattr::decrypt_name(&k.name, disk),
+            _ => Some(Ok(disk.to_string())),
+        }
+    }
+
+    /// The on-disk xattr value.
+    pub fn encrypt_xattr_value(&self, value: &[u8], rng: &mut impl CryptoRngCore) -> Vec<u8> {
+        match &self.keys {
+            Keys::V1(k) if self.encrypted_names => {
+                let mut nonce = [0u8; 16];
+                rng.fill_bytes(&mut nonce);
+                xattr::encrypt_value(&k.name, &nonce, value)
+            }
+            _ => value.to_vec(),
+        }
+    }
+
+    /// Verifies and decrypts an on-disk xattr value.
+    pub fn decrypt_xattr_value(&self, stored: &[u8]) -> Result<Vec<u8>> {
+        match &self.keys {
+            Keys::V1(k) if self.encrypted_names => xattr::decrypt_value(&k.name, stored),
             _ => Ok(stored.to_vec()),
         }
     }

@@ -22,6 +22,7 @@ pub mod primitives;
 pub mod slots;
 pub mod stream;
 pub mod trailer;
+pub mod xattr;
 
 pub use codec::{Codec, Profile};
 pub use conf::{Conf, ConfV1, NewConf};

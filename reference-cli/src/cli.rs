@@ -37,6 +37,10 @@ pub enum Command {
     /// Add or remove key slots.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Mount a volume (created on first mount, as 0.11 does) at MNT.
+    Mount(MountArgs),
+    /// Unmount a fusecry mount (as root or as the user who mounted it).
+    Umount(UmountArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -228,4 +232,68 @@ pub struct KeyRemoveArgs {
     pub slot: usize,
     #[command(flatten)]
     pub secret: SecretArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct MountArgs {
+    /// The ciphertext directory (the volume root, or a subdirectory with --conf).
+    pub source: PathBuf,
+    /// The mount point (an existing directory).
+    pub mountpoint: PathBuf,
+    /// Conf file (default SOURCE/fusecry.conf, created there on first mount).
+    #[arg(short = 'c', long = "conf", value_name = "CONF")]
+    pub conf: Option<PathBuf>,
+    /// Stay in the foreground and log to stderr.
+    #[arg(short = 'f', long)]
+    pub foreground: bool,
+    /// Mount options, comma separated: ro, rw, allow_other, writeback, nowriteback.
+    #[arg(short = 'o', value_name = "OPTS", value_delimiter = ',')]
+    pub options: Vec<String>,
+    /// Unmount after this long without any request and no open file (e.g. 30s, 10m, 2h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub idle: Option<std::time::Duration>,
+    /// Log every FUSE call (never file content, keys or passwords).
+    #[arg(short = 'd', long)]
+    pub debug: bool,
+    /// Log file of a background mount (default: $XDG_STATE_HOME/fusecry/<mountpoint>.log,
+    /// i.e. ~/.local/state/fusecry/...).
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Threads serving FUSE requests.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub threads: usize,
+    /// Internal: the background daemon reads its secret from stdin.
+    #[arg(long, hide = true)]
+    pub daemon: bool,
+    /// Test only: draw all randomness from ChaCha20 with this seed, making the
+    /// ciphertext predictable. Refused unless FUSECRY_INSECURE_TEST_SEED=yes.
+    #[arg(long, hide = true, value_name = "N")]
+    pub insecure_test_seed: Option<u64>,
+    #[command(flatten)]
+    pub create: CreateArgs,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct UmountArgs {
+    /// The mount point.
+    pub mountpoint: PathBuf,
+}
+
+/// Parses "90", "90s", "15m", "2h", "1d".
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number with an optional unit s, m, h or d"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use s, m, h or d)")),
+    };
+    Ok(std::time::Duration::from_secs(n * mult))
 }

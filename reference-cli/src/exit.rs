@@ -4,6 +4,8 @@ use fusecry_format::Error;
 
 /// Any other failure (I/O, bad argument value).
 pub const OTHER: i32 = 1;
+/// Bad usage (clap's own code for argument errors).
+pub const USAGE: i32 = 2;
 /// Input file or conf missing.
 pub const MISSING: i32 = 3;
 /// Wrong password or no matching key slot.

@@ -21,6 +21,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fsck(a) => cmd::fsck::run(a),
         Command::Passwd(a) => cmd::keys::passwd(a),
         Command::Key(c) => cmd::keys::run(c),
+        Command::Mount(a) => cmd::mount::run(a),
+        Command::Umount(a) => cmd::mount::umount(a),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -5,5 +5,6 @@ pub mod fsck;
 pub mod info;
 pub mod init;
 pub mod keys;
+pub mod mount;
 pub mod name;
 pub mod stream;

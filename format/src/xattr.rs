@@ -1,0 +1,92 @@
+//! SPEC §11.1 "Extended attributes": in fusecry/1 volumes with encrypted
+//! names, xattr names are encrypted deterministically (so a get by name is
+//! one backing call) and values with a fresh nonce.
+
+use crate::error::{Error, Result};
+use crate::keys::SivKey;
+use aes_siv::{siv::Aes256Siv, KeyInit};
+use data_encoding::BASE32_NOPAD;
+
+/// Every encrypted xattr name on disk starts with this (the backing fs only
+/// lets unprivileged users write the `user.` namespace).
+pub const DISK_PREFIX: &str = "user.fcry.";
+/// Only this namespace can be stored encrypted.
+pub const PLAIN_NAMESPACE: &str = "user.";
+/// Longest plaintext xattr name: `DISK_PREFIX` + base32(16 + n) must fit 255 bytes.
+pub const NAME_MAX: usize = 137;
+const NAME_AD: &[u8] = b"fusecry/1 xattr name";
+const VALUE_AD: &[u8] = b"fusecry/1 xattr value";
+
+/// The on-disk name of xattr `name` (which must be in the `user.` namespace).
+pub fn encrypt_name(key: &SivKey, name: &str) -> Result<String> {
+    if !name.starts_with(PLAIN_NAMESPACE) || name.len() > NAME_MAX {
+        return Err(Error::NameNotAllowed(format!(
+            "xattr {name:?}: only user.* names of at most {NAME_MAX} bytes"
+        )));
+    }
+    let mut siv = Aes256Siv::new((&key.0).into());
+    let ct = siv.encrypt([NAME_AD], name.as_bytes()).expect("one header");
+    Ok(format!("{DISK_PREFIX}{}", BASE32_NOPAD.encode(&ct)))
+}
+
+/// The plaintext name of an on-disk xattr name; `None` if it is not one of ours.
+pub fn decrypt_name(key: &SivKey, disk: &str) -> Option<Result<String>> {
+    let enc = disk.strip_prefix(DISK_PREFIX)?;
+    let bad = || Error::BadName(format!("xattr {disk:?} failed authentication"));
+    let res = (|| {
+        let ct = BASE32_NOPAD.decode(enc.as_bytes()).map_err(|_| bad())?;
+        let mut siv = Aes256Siv::new((&key.0).into());
+        let pt = siv.decrypt([NAME_AD], &ct).map_err(|_| bad())?;
+        String::from_utf8(pt).map_err(|_| bad())
+    })();
+    Some(res)
+}
+
+/// `nonce || AES-SIV(K_name, ["fusecry/1 xattr value", nonce], value)`.
+pub fn encrypt_value(key: &SivKey, nonce: &[u8; 16], value: &[u8]) -> Vec<u8> {
+    let mut siv = Aes256Siv::new((&key.0).into());
+    let ct = siv
+        .encrypt([VALUE_AD, &nonce[..]], value)
+        .expect("two headers");
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&ct);
+    out
+}
+
+/// Verifies and decrypts a stored xattr value.
+pub fn decrypt_value(key: &SivKey, stored: &[u8]) -> Result<Vec<u8>> {
+    if stored.len() < 32 {
+        return Err(Error::BadName("xattr value too short".into()));
+    }
+    let (nonce, ct) = stored.split_at(16);
+    let mut siv = Aes256Siv::new((&key.0).into());
+    siv.decrypt([VALUE_AD, nonce], ct)
+        .map_err(|_| Error::BadName("xattr value failed authentication".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_tamper() {
+        let key = SivKey([7u8; 64]);
+        let d = encrypt_name(&key, "user.comment").unwrap();
+        assert!(d.starts_with(DISK_PREFIX) && d.len() <= 255);
+        assert_eq!(decrypt_name(&key, &d).unwrap().unwrap(), "user.comment");
+        assert!(decrypt_name(&key, "user.other").is_none());
+        let mut bad = d.clone();
+        bad.pop();
+        bad.push(if d.ends_with('A') { 'B' } else { 'A' });
+        assert!(decrypt_name(&key, &bad).unwrap().is_err());
+        let long = format!("user.{}", "x".repeat(NAME_MAX - 5));
+        assert!(encrypt_name(&key, &long).unwrap().len() <= 255);
+        assert!(encrypt_name(&key, &format!("{long}y")).is_err());
+        assert!(encrypt_name(&key, "security.selinux").is_err());
+        let v = encrypt_value(&key, &[1; 16], b"hello");
+        assert_eq!(decrypt_value(&key, &v).unwrap(), b"hello");
+        let mut t = v.clone();
+        t[20] ^= 1;
+        assert!(decrypt_value(&key, &t).is_err());
+    }
+}

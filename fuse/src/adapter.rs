@@ -1,0 +1,506 @@
+//! The thin layer between fuser and [`CryptFs`]: each handler unpacks its
+//! arguments, calls one `CryptFs` method and turns the `Result` into a reply.
+//! With `--debug` every call is logged (operation, inode, offsets, sizes and
+//! names; never file content, keys or passwords).
+
+use crate::cryptfs::{time_arg, Caller, CryptFs};
+use fuser::{
+    AccessFlags, Errno, FileHandle, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
+    KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
+    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr,
+    Request, TimeOrNow, WriteFlags,
+};
+use std::ffi::OsStr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// How long the kernel may cache entries and attributes.
+const TTL: Duration = Duration::from_secs(1);
+/// Largest read and write the kernel sends us in one request.
+pub const MAX_IO: u32 = 1 << 20;
+
+/// fuser's view of the filesystem.
+pub struct Adapter {
+    fs: Arc<CryptFs>,
+    writeback: bool,
+}
+
+impl Adapter {
+    /// Wraps `fs`; `writeback` asks the kernel for its writeback cache.
+    pub fn new(fs: Arc<CryptFs>, writeback: bool) -> Adapter {
+        Adapter { fs, writeback }
+    }
+}
+
+fn caller(req: &Request) -> Caller {
+    Caller {
+        uid: req.uid(),
+        gid: req.gid(),
+    }
+}
+
+macro_rules! trace_op {
+    ($($arg:tt)*) => { tracing::debug!($($arg)*) };
+}
+
+fn xattr_reply(reply: ReplyXattr, size: u32, data: Result<Vec<u8>, Errno>) {
+    match data {
+        Ok(v) if size == 0 => reply.size(v.len() as u32),
+        Ok(v) if v.len() > size as usize => reply.error(Errno::ERANGE),
+        Ok(v) => reply.data(&v),
+        Err(e) => reply.error(e),
+    }
+}
+
+impl Filesystem for Adapter {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        let _ = config.set_max_write(MAX_IO);
+        let _ = config.set_max_readahead(MAX_IO);
+        let _ = config.set_max_background(64);
+        let mut want = InitFlags::FUSE_PARALLEL_DIROPS | InitFlags::FUSE_ASYNC_READ;
+        if self.writeback {
+            want |= InitFlags::FUSE_WRITEBACK_CACHE;
+        }
+        let _ = config.add_capabilities(want & config.capabilities());
+        tracing::info!("mounted (writeback cache: {})", self.writeback);
+        Ok(())
+    }
+
+    fn destroy(&mut self) {
+        tracing::info!("unmounted");
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        trace_op!("lookup parent={} name={name:?}", parent.0);
+        self.fs.touch();
+        match self.fs.lookup(parent.0, name) {
+            Ok(a) => reply.entry(&TTL, &a, Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        trace_op!("forget ino={} n={nlookup}", ino.0);
+        self.fs.forget(ino.0, nlookup);
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
+        trace_op!("getattr ino={}", ino.0);
+        self.fs.touch();
+        match self.fs.getattr(ino.0, fh.map(|f| f.0)) {
+            Ok(a) => reply.attr(&TTL, &a),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        trace_op!(
+            "setattr ino={} mode={mode:?} uid={uid:?} gid={gid:?} size={size:?}",
+            ino.0
+        );
+        self.fs.touch();
+        let r = self.fs.setattr(
+            ino.0,
+            mode,
+            uid,
+            gid,
+            size,
+            time_arg(atime),
+            time_arg(mtime),
+            fh.map(|f| f.0),
+        );
+        match r {
+            Ok(a) => reply.attr(&TTL, &a),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        trace_op!("readlink ino={}", ino.0);
+        self.fs.touch();
+        match self.fs.readlink(ino.0) {
+            Ok(t) => reply.data(&t),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        trace_op!("mknod parent={} name={name:?} mode={mode:o}", parent.0);
+        self.fs.touch();
+        let mode = (mode & libc::S_IFMT) | (mode & 0o7777 & !umask);
+        match self.fs.mknod(parent.0, name, mode, rdev, caller(req)) {
+            Ok(a) => reply.entry(&TTL, &a, Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        reply: ReplyEntry,
+    ) {
+        trace_op!("mkdir parent={} name={name:?} mode={mode:o}", parent.0);
+        self.fs.touch();
+        match self.fs.mkdir(parent.0, name, mode & !umask, caller(req)) {
+            Ok(a) => reply.entry(&TTL, &a, Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        trace_op!("unlink parent={} name={name:?}", parent.0);
+        self.fs.touch();
+        match self.fs.unlink(parent.0, name) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        trace_op!("rmdir parent={} name={name:?}", parent.0);
+        self.fs.touch();
+        match self.fs.rmdir(parent.0, name) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        trace_op!("symlink parent={} name={link_name:?}", parent.0);
+        self.fs.touch();
+        match self
+            .fs
+            .symlink(parent.0, link_name, target.as_os_str(), caller(req))
+        {
+            Ok(a) => reply.entry(&TTL, &a, Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        trace_op!(
+            "rename {}/{name:?} -> {}/{newname:?} flags={flags:?}",
+            parent.0,
+            newparent.0
+        );
+        self.fs.touch();
+        match self
+            .fs
+            .rename(parent.0, name, newparent.0, newname, flags.bits())
+        {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        trace_op!("link ino={} -> {}/{newname:?}", ino.0, newparent.0);
+        self.fs.touch();
+        match self.fs.link(ino.0, newparent.0, newname) {
+            Ok(a) => reply.entry(&TTL, &a, Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        trace_op!("open ino={} flags={:#x}", ino.0, flags.0);
+        self.fs.touch();
+        match self.fs.open(ino.0, flags.0) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        trace_op!("read ino={} off={offset} size={size}", ino.0);
+        self.fs.touch();
+        match self.fs.read(ino.0, fh.0, offset, size) {
+            Ok(d) => reply.data(&d),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        trace_op!("write ino={} off={offset} len={}", ino.0, data.len());
+        self.fs.touch();
+        match self.fs.write(ino.0, fh.0, offset, data) {
+            Ok(n) => reply.written(n),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        // Writes go to the backing file as they arrive: nothing is buffered here.
+        trace_op!("flush ino={}", ino.0);
+        reply.ok();
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        trace_op!("release ino={}", ino.0);
+        self.fs.release(fh.0);
+        reply.ok();
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        trace_op!("fsync ino={} datasync={datasync}", ino.0);
+        match self.fs.fsync(fh.0, datasync) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        trace_op!("opendir ino={}", ino.0);
+        self.fs.touch();
+        match self.fs.opendir(ino.0) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        trace_op!("readdir ino={} off={offset}", ino.0);
+        match self.fs.readdir(ino.0, fh.0, offset) {
+            Ok(entries) => {
+                for (i, next, kind, name) in entries {
+                    if reply.add(INodeNo(i), next, kind, &name) {
+                        break;
+                    }
+                }
+                reply.ok();
+            }
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        trace_op!("releasedir ino={}", ino.0);
+        self.fs.releasedir(fh.0);
+        reply.ok();
+    }
+
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        trace_op!("fsyncdir ino={}", ino.0);
+        match self.fs.fsyncdir(ino.0) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        trace_op!("statfs");
+        match self.fs.statfs() {
+            Ok(s) => reply.statfs(
+                s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize,
+            ),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn setxattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        trace_op!("setxattr ino={} name={name:?} len={}", ino.0, value.len());
+        self.fs.touch();
+        match self.fs.setxattr(ino.0, name, value, flags) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        trace_op!("getxattr ino={} name={name:?}", ino.0);
+        xattr_reply(reply, size, self.fs.getxattr(ino.0, name));
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        trace_op!("listxattr ino={}", ino.0);
+        xattr_reply(reply, size, self.fs.listxattr(ino.0));
+    }
+
+    fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        trace_op!("removexattr ino={} name={name:?}", ino.0);
+        match self.fs.removexattr(ino.0, name) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn access(&self, _req: &Request, ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
+        trace_op!("access ino={}", ino.0);
+        match self.fs.access(ino.0) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        trace_op!("create parent={} name={name:?} mode={mode:o}", parent.0);
+        self.fs.touch();
+        match self
+            .fs
+            .create(parent.0, name, mode & !umask, flags, caller(req))
+        {
+            Ok((a, fh)) => {
+                reply.created(&TTL, &a, Generation(0), FileHandle(fh), FopenFlags::empty())
+            }
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn fallocate(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        trace_op!(
+            "fallocate ino={} off={offset} len={length} mode={mode}",
+            ino.0
+        );
+        self.fs.touch();
+        match self.fs.fallocate(ino.0, fh.0, offset, length, mode) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+}

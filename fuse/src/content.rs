@@ -1,0 +1,402 @@
+//! SPEC §7.5 and §7.6 as random access: one open backing file, its cached
+//! file id and authenticated size, and chunk-wise read, write and truncate.
+//!
+//! Every read verifies each chunk it returns; every write re-encrypts the
+//! chunks it touches with fresh IVs, fills gaps with real encrypted zeros,
+//! writes the chunks before the trailer (so a crash tears at most the chunks
+//! being written), and works in bounded batches whatever the size.
+
+use crate::backing::{self, Res};
+use fusecry_format::{Codec, FileId};
+use fuser::Errno;
+use parking_lot::RwLock;
+use rand_core::CryptoRngCore;
+use rayon::prelude::*;
+use std::fs::File;
+
+/// Chunks of one batch: bounds the memory of a huge write or gap fill.
+const BATCH_BYTES: u64 = 8 << 20;
+/// Below this many chunks a request is done on the calling thread.
+const PARALLEL_MIN_CHUNKS: usize = 4;
+
+/// Why a content operation failed.
+#[derive(Debug)]
+pub enum ContentError {
+    /// The backing call failed.
+    Io(Errno),
+    /// Chunk `chunk` (or the file's header/trailer) failed verification.
+    Damaged {
+        /// Chunk index, or `None` for the header or trailer.
+        chunk: Option<u64>,
+        /// What failed.
+        what: String,
+    },
+}
+
+impl From<Errno> for ContentError {
+    fn from(e: Errno) -> Self {
+        ContentError::Io(e)
+    }
+}
+
+type CRes<T> = Result<T, ContentError>;
+
+/// What a write puts into the file.
+#[derive(Clone, Copy)]
+pub enum Source<'a> {
+    /// These bytes.
+    Bytes(&'a [u8]),
+    /// This many zero bytes (growing truncate, fallocate).
+    Zeros(u64),
+}
+
+impl Source<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            Source::Bytes(b) => b.len() as u64,
+            Source::Zeros(n) => *n,
+        }
+    }
+}
+
+/// Cached header and size of an open file, guarded by the file's lock.
+#[derive(Debug)]
+pub struct FileState {
+    /// The file id from the header (all zero for legacy).
+    pub id: FileId,
+    /// Authenticated plaintext size (an estimate when `damaged`).
+    pub size: u64,
+    /// Why the header or trailer did not verify; writes are refused then.
+    pub damaged: Option<String>,
+}
+
+/// One open backing file, shared by every handle on the same inode.
+#[derive(Debug)]
+pub struct OpenFile {
+    /// The backing file.
+    pub file: File,
+    /// Header, size; the lock serializes read-modify-write of chunks.
+    pub state: RwLock<FileState>,
+}
+
+impl OpenFile {
+    /// Reads and verifies header and trailer (SPEC §7.5 steps 1–4).
+    pub fn load(codec: &Codec, file: File) -> Res<OpenFile> {
+        let state = load_state(codec, &file)?;
+        Ok(OpenFile {
+            file,
+            state: RwLock::new(state),
+        })
+    }
+
+    /// Reads up to `len` plaintext bytes at `off`.
+    pub fn read(&self, codec: &Codec, off: u64, len: u64) -> CRes<Vec<u8>> {
+        let st = self.state.read();
+        if let Some(why) = &st.damaged {
+            return Err(ContentError::Damaged {
+                chunk: None,
+                what: why.clone(),
+            });
+        }
+        read_range(codec, &self.file, &st, off, len)
+    }
+
+    /// Writes `src` at `off`, extending the file (through a gap of
+    /// encrypted zeros) when `off` is past the end.
+    pub fn write(
+        &self,
+        codec: &Codec,
+        off: u64,
+        src: Source<'_>,
+        rng: &mut impl CryptoRngCore,
+    ) -> CRes<()> {
+        let mut st = self.state.write();
+        writable(&st)?;
+        write_range(codec, &self.file, &mut st, off, src, rng)
+    }
+
+    /// Appends `data` at the current end (O_APPEND without the writeback cache).
+    pub fn append(&self, codec: &Codec, data: &[u8], rng: &mut impl CryptoRngCore) -> CRes<u64> {
+        let mut st = self.state.write();
+        writable(&st)?;
+        let off = st.size;
+        write_range(codec, &self.file, &mut st, off, Source::Bytes(data), rng)?;
+        Ok(off)
+    }
+
+    /// Sets the plaintext size. Truncating a damaged file to zero starts it
+    /// afresh (a new file id), the one write a damaged file accepts.
+    pub fn truncate(&self, codec: &Codec, new: u64, rng: &mut impl CryptoRngCore) -> CRes<()> {
+        let mut st = self.state.write();
+        if new == 0 && st.damaged.is_some() {
+            let id = FileId::random(rng);
+            let mut bytes = codec.encode_header(&id);
+            if codec.layout().stored_size(0) > 0 {
+                bytes.extend(codec.encode_trailer(&id, 0));
+            }
+            backing::write_at(&self.file, &bytes, 0)?;
+            backing::set_len(&self.file, bytes.len() as u64)?;
+            *st = FileState {
+                id,
+                size: 0,
+                damaged: None,
+            };
+            return Ok(());
+        }
+        writable(&st)?;
+        let old = st.size;
+        if new > old {
+            return write_range(
+                codec,
+                &self.file,
+                &mut st,
+                old,
+                Source::Zeros(new - old),
+                rng,
+            );
+        }
+        if new == old {
+            return Ok(());
+        }
+        let l = codec.layout();
+        let cs = l.chunk_size;
+        if !new.is_multiple_of(cs) {
+            // The new last chunk keeps its first new % cs bytes and is
+            // re-encrypted so that its padding is zero again.
+            let k = new / cs;
+            let old_plain = read_chunk(codec, &self.file, &st, k, l.chunk_plain_len(k, old))?;
+            let keep = &old_plain[..(new % cs) as usize];
+            let mut iv = [0u8; 16];
+            rng.fill_bytes(&mut iv);
+            let stored = codec.encrypt_chunk(&st.id, k, &iv, keep);
+            backing::write_at(&self.file, &stored, l.chunk_offset(k))?;
+        }
+        let stored_len = l.stored_size(new);
+        if stored_len > 0 {
+            let tr = codec.encode_trailer(&st.id, new);
+            backing::write_at(&self.file, &tr, stored_len - tr.len() as u64)?;
+        }
+        backing::set_len(&self.file, stored_len)?;
+        st.size = new;
+        Ok(())
+    }
+}
+
+fn writable(st: &FileState) -> CRes<()> {
+    match &st.damaged {
+        Some(why) => Err(ContentError::Damaged {
+            chunk: None,
+            what: why.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn load_state(codec: &Codec, file: &File) -> Res<FileState> {
+    let l = *codec.layout();
+    let stored = file.metadata().map_err(backing::errno)?.len();
+    let mut head = vec![0u8; l.header_len as usize];
+    let got = backing::read_at(file, &mut head, 0)?;
+    let id = match codec.decode_header(&head[..got]) {
+        Ok(id) => id,
+        Err(e) => {
+            return Ok(FileState {
+                id: FileId::default(),
+                size: 0,
+                damaged: Some(e.to_string()),
+            })
+        }
+    };
+    let tl = l.trailer_len.min(stored) as usize;
+    let mut tail = vec![0u8; tl];
+    backing::read_at(file, &mut tail, stored - tl as u64)?;
+    match codec.decode_trailer(&id, stored, &tail) {
+        Ok(size) => Ok(FileState {
+            id,
+            size,
+            damaged: None,
+        }),
+        Err(e) => Ok(FileState {
+            id,
+            size: estimate_size(codec, stored),
+            damaged: Some(e.to_string()),
+        }),
+    }
+}
+
+/// The plaintext size a stored length suggests, for listing a file whose
+/// trailer did not verify (its reads fail anyway).
+pub fn estimate_size(codec: &Codec, stored: u64) -> u64 {
+    let l = codec.layout();
+    if let Some(r) = l.plain_size_range(stored) {
+        return *r.end();
+    }
+    let body = stored.saturating_sub(l.header_len + l.trailer_len);
+    (body / l.frame_len()) * l.chunk_size
+}
+
+/// Plaintext size of a stored file without keeping it open (for getattr).
+pub fn stored_file_size(codec: &Codec, file: &File) -> Res<(u64, Option<String>)> {
+    let st = load_state(codec, file)?;
+    Ok((st.size, st.damaged))
+}
+
+fn damaged(chunk: u64, e: impl ToString) -> ContentError {
+    ContentError::Damaged {
+        chunk: Some(chunk),
+        what: e.to_string(),
+    }
+}
+
+/// Reads and verifies one whole chunk of a file of the state's size.
+fn read_chunk(
+    codec: &Codec,
+    file: &File,
+    st: &FileState,
+    index: u64,
+    plain_len: u64,
+) -> CRes<Vec<u8>> {
+    let l = codec.layout();
+    let mut stored = vec![0u8; l.chunk_stored_len(plain_len) as usize];
+    let got = backing::read_at(file, &mut stored, l.chunk_offset(index))?;
+    if got < stored.len() {
+        return Err(damaged(index, "chunk cut short"));
+    }
+    codec
+        .decrypt_chunk(&st.id, index, &stored, plain_len as usize)
+        .map_err(|e| damaged(index, e))
+}
+
+fn read_range(codec: &Codec, file: &File, st: &FileState, off: u64, len: u64) -> CRes<Vec<u8>> {
+    let size = st.size;
+    if off >= size || len == 0 {
+        return Ok(Vec::new());
+    }
+    let len = len.min(size - off);
+    let l = *codec.layout();
+    let cs = l.chunk_size;
+    let chunks = l.chunk_range(off, len);
+    let first = chunks.start;
+    let last = chunks.end - 1;
+    let start = l.chunk_offset(first);
+    let end = l.chunk_offset(last) + l.chunk_stored_len(l.chunk_plain_len(last, size));
+    let mut stored = vec![0u8; (end - start) as usize];
+    let got = backing::read_at(file, &mut stored, start)?;
+    if got < stored.len() {
+        let bad = first + got as u64 / l.frame_len();
+        return Err(damaged(bad, "chunk cut short: the file is truncated"));
+    }
+    let plain_total = (l.chunk_plain_len(last, size) + (last - first) * cs) as usize;
+    let mut plain = vec![0u8; plain_total];
+    let frame = l.frame_len() as usize;
+    let decrypt = |(k, (p, s)): (usize, (&mut [u8], &[u8]))| -> CRes<()> {
+        let idx = first + k as u64;
+        let slen = l.chunk_stored_len(p.len() as u64) as usize;
+        codec
+            .decrypt_chunk_into(&st.id, idx, &s[..slen], p)
+            .map_err(|e| damaged(idx, e))
+    };
+    let n = (last - first + 1) as usize;
+    if n >= PARALLEL_MIN_CHUNKS {
+        plain
+            .par_chunks_mut(cs as usize)
+            .zip(stored.par_chunks(frame))
+            .enumerate()
+            .try_for_each(decrypt)?;
+    } else {
+        plain
+            .chunks_mut(cs as usize)
+            .zip(stored.chunks(frame))
+            .enumerate()
+            .try_for_each(decrypt)?;
+    }
+    let skip = (off - first * cs) as usize;
+    plain.drain(..skip);
+    plain.truncate(len as usize);
+    Ok(plain)
+}
+
+fn write_range(
+    codec: &Codec,
+    file: &File,
+    st: &mut FileState,
+    off: u64,
+    src: Source<'_>,
+    rng: &mut impl CryptoRngCore,
+) -> CRes<()> {
+    let len = src.len();
+    if len == 0 {
+        return Ok(());
+    }
+    let l = *codec.layout();
+    let cs = l.chunk_size;
+    let old = st.size;
+    let end = off.checked_add(len).ok_or(Errno::EFBIG)?;
+    let new = old.max(end);
+    // Everything from the old end (if we write past it) or from `off` is rewritten.
+    let first = off.min(old) / cs;
+    let last = (end - 1) / cs;
+    let per_batch = (BATCH_BYTES / cs).max(1);
+    let mut b0 = first;
+    while b0 <= last {
+        let b1 = (b0 + per_batch - 1).min(last);
+        let n = (b1 - b0 + 1) as usize;
+        let mut plains: Vec<Vec<u8>> = Vec::with_capacity(n);
+        for i in b0..=b1 {
+            let cstart = i * cs;
+            let new_len = l.chunk_plain_len(i, new);
+            let old_len = l.chunk_plain_len(i, old);
+            let mut p = vec![0u8; new_len as usize];
+            // Old bytes this write does not cover must be read and verified.
+            let covers_old = off <= cstart && end >= cstart + old_len;
+            if old_len > 0 && !covers_old {
+                let o = read_chunk(codec, file, st, i, old_len)?;
+                p[..o.len()].copy_from_slice(&o);
+            }
+            if let Source::Bytes(data) = src {
+                let s = off.max(cstart);
+                let e = end.min(cstart + new_len);
+                if s < e {
+                    p[(s - cstart) as usize..(e - cstart) as usize]
+                        .copy_from_slice(&data[(s - off) as usize..(e - off) as usize]);
+                }
+            }
+            plains.push(p);
+        }
+        let mut ivs = vec![0u8; 16 * n];
+        rng.fill_bytes(&mut ivs);
+        let lens: Vec<usize> = plains
+            .iter()
+            .map(|p| l.chunk_stored_len(p.len() as u64) as usize)
+            .collect();
+        let mut out = vec![0u8; lens.iter().sum()];
+        let mut slots: Vec<&mut [u8]> = Vec::with_capacity(n);
+        let mut rest = out.as_mut_slice();
+        for &sl in &lens {
+            let (a, b) = rest.split_at_mut(sl);
+            slots.push(a);
+            rest = b;
+        }
+        let id = st.id;
+        let enc = |(k, slot): (usize, &mut &mut [u8])| {
+            let iv: [u8; 16] = ivs[16 * k..16 * k + 16].try_into().expect("16");
+            codec.encrypt_chunk_into(&id, b0 + k as u64, &iv, &plains[k], slot);
+        };
+        if n >= PARALLEL_MIN_CHUNKS {
+            slots.par_iter_mut().enumerate().for_each(enc);
+        } else {
+            slots.iter_mut().enumerate().for_each(enc);
+        }
+        drop(slots);
+        backing::write_at(file, &out, l.chunk_offset(b0))?;
+        b0 = b1 + 1;
+    }
+    if new != old {
+        // Chunks first, trailer last: a crash before this line leaves an old
+        // or torn trailer that fsck reports, never a wrong size that verifies.
+        let tr = codec.encode_trailer(&st.id, new);
+        backing::write_at(file, &tr, l.stored_size(new) - tr.len() as u64)?;
+        st.size = new;
+    }
+    Ok(())
+}

@@ -1,0 +1,976 @@
+//! The filesystem itself: one plain method per FUSE operation, each taking
+//! plaintext names and returning `Result<_, Errno>`. It knows nothing of the
+//! FUSE wire protocol (that is `adapter.rs`) and reaches the backing
+//! directory only through `backing.rs`.
+
+use crate::backing::{self, Res, Time};
+use crate::content::{self, ContentError, OpenFile, Source};
+use crate::handle::{DirEntry, DirHandle, Handles};
+use crate::inode::{Ino, InodeTable, Key, ROOT};
+use crate::names::{self, Decoded};
+use crate::rng::FsRng;
+use fusecry_format::name::{DirIv, DIRIV_NAME};
+use fusecry_format::{Codec, FileId};
+use fuser::{Errno, FileAttr, FileType};
+use parking_lot::Mutex;
+use std::ffi::{OsStr, OsString};
+use std::fs::Metadata;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Longest stored symlink target the backing filesystem takes.
+const SYMLINK_MAX: usize = 4095;
+
+/// statfs figures, blocks already scaled to plaintext.
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug)]
+pub struct StatFs {
+    pub blocks: u64,
+    pub bfree: u64,
+    pub bavail: u64,
+    pub files: u64,
+    pub ffree: u64,
+    pub bsize: u32,
+    pub namelen: u32,
+    pub frsize: u32,
+}
+
+/// Who is asking (for the owner of new entries).
+#[derive(Clone, Copy, Debug)]
+pub struct Caller {
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+}
+
+/// Settings of one mount.
+#[derive(Clone, Debug, Default)]
+pub struct FsOptions {
+    /// Refuse every change.
+    pub read_only: bool,
+    /// The kernel caches writes (FUSE writeback cache): O_APPEND offsets
+    /// then come from the kernel.
+    pub writeback: bool,
+    /// Test-only: seed of the deterministic RNG (see `rng.rs`).
+    pub seed: Option<u64>,
+}
+
+/// The mounted volume.
+pub struct CryptFs {
+    codec: Codec,
+    root: PathBuf,
+    root_dev: u64,
+    inodes: Mutex<InodeTable>,
+    handles: Handles,
+    opts: FsOptions,
+    rng: FsRng,
+    as_root: bool,
+    last_activity: AtomicU64,
+}
+
+fn key(m: &Metadata) -> Key {
+    (m.dev(), m.ino())
+}
+
+fn kind_of(m: &Metadata) -> FileType {
+    let t = m.file_type();
+    if t.is_dir() {
+        FileType::Directory
+    } else if t.is_symlink() {
+        FileType::Symlink
+    } else if t.is_fifo() {
+        FileType::NamedPipe
+    } else if t.is_socket() {
+        FileType::Socket
+    } else if t.is_char_device() {
+        FileType::CharDevice
+    } else if t.is_block_device() {
+        FileType::BlockDevice
+    } else {
+        FileType::RegularFile
+    }
+}
+
+fn kind_from_std(t: Option<std::fs::FileType>) -> FileType {
+    match t {
+        Some(t) if t.is_dir() => FileType::Directory,
+        Some(t) if t.is_symlink() => FileType::Symlink,
+        Some(t) if t.is_fifo() => FileType::NamedPipe,
+        Some(t) if t.is_socket() => FileType::Socket,
+        Some(t) if t.is_char_device() => FileType::CharDevice,
+        Some(t) if t.is_block_device() => FileType::BlockDevice,
+        _ => FileType::RegularFile,
+    }
+}
+
+fn systime(s: i64, ns: i64) -> SystemTime {
+    if s >= 0 {
+        UNIX_EPOCH + Duration::new(s as u64, ns as u32)
+    } else {
+        UNIX_EPOCH - Duration::from_secs(s.unsigned_abs()) + Duration::from_nanos(ns as u64)
+    }
+}
+
+/// A time for `setattr`, from the FUSE request.
+pub fn time_arg(t: Option<fuser::TimeOrNow>) -> Time {
+    match t {
+        None => Time::Omit,
+        Some(fuser::TimeOrNow::Now) => Time::Now,
+        Some(fuser::TimeOrNow::SpecificTime(st)) => match st.duration_since(UNIX_EPOCH) {
+            Ok(d) => Time::At(d.as_secs() as i64, d.subsec_nanos() as i64),
+            Err(e) => {
+                let d = e.duration();
+                let (mut s, mut ns) = (-(d.as_secs() as i64), -(d.subsec_nanos() as i64));
+                if ns < 0 {
+                    s -= 1;
+                    ns += 1_000_000_000;
+                }
+                Time::At(s, ns)
+            }
+        },
+    }
+}
+
+impl CryptFs {
+    /// A filesystem over the backing directory `root`, opened with `codec`.
+    pub fn new(codec: Codec, root: &Path, opts: FsOptions) -> std::io::Result<CryptFs> {
+        let root = root.canonicalize()?;
+        let meta = std::fs::metadata(&root)?;
+        if !meta.is_dir() {
+            return Err(std::io::Error::other(format!(
+                "{}: not a directory",
+                root.display()
+            )));
+        }
+        if codec.uses_diriv() && !root.join(DIRIV_NAME).exists() {
+            return Err(std::io::Error::other(format!(
+                "{}: no {DIRIV_NAME}: not a directory of this volume",
+                root.display()
+            )));
+        }
+        Ok(CryptFs {
+            rng: FsRng::new(opts.seed),
+            codec,
+            root_dev: meta.dev(),
+            inodes: Mutex::new(InodeTable::new(key(&meta))),
+            root,
+            handles: Handles::default(),
+            opts,
+            as_root: nix::unistd::geteuid().is_root(),
+            last_activity: AtomicU64::new(now_secs()),
+        })
+    }
+
+    /// The volume's codec.
+    pub fn codec(&self) -> &Codec {
+        &self.codec
+    }
+
+    /// Records activity (for `--idle`).
+    pub fn touch(&self) {
+        self.last_activity.store(now_secs(), Ordering::Relaxed);
+    }
+
+    /// Seconds since the last request, and whether any handle is open.
+    pub fn idle_for(&self) -> (u64, bool) {
+        let last = self.last_activity.load(Ordering::Relaxed);
+        (
+            now_secs().saturating_sub(last),
+            self.handles.open_count() > 0,
+        )
+    }
+
+    /// Number of remembered inodes.
+    pub fn inode_count(&self) -> usize {
+        self.inodes.lock().len()
+    }
+
+    fn ro(&self) -> Res<()> {
+        if self.opts.read_only {
+            Err(Errno::EROFS)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Absolute backing path of `ino`.
+    fn path(&self, ino: Ino) -> Res<PathBuf> {
+        let rel = self.inodes.lock().rel_path(ino).ok_or(Errno::ENOENT)?;
+        Ok(self.root.join(rel))
+    }
+
+    /// Plaintext path of `ino`, for log lines.
+    pub fn plain_path(&self, ino: Ino) -> String {
+        self.inodes.lock().plain_path(ino)
+    }
+
+    /// Backing path, directory IV and "is the root" of directory `ino`.
+    fn dir(&self, ino: Ino) -> Res<(PathBuf, Option<DirIv>, bool)> {
+        let p = self.path(ino)?;
+        if !self.codec.uses_diriv() {
+            return Ok((p, None, ino == ROOT));
+        }
+        if let Some(iv) = self.inodes.lock().get(ino).and_then(|n| n.diriv) {
+            return Ok((p, Some(iv), ino == ROOT));
+        }
+        let meta = backing::lstat(&p)?;
+        if !meta.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        let iv = names::read_diriv(&self.codec, &p).inspect_err(|_| {
+            tracing::error!("{}: directory IV missing or damaged", self.plain_path(ino));
+        })?;
+        if let Some(n) = self.inodes.lock().get_mut(ino) {
+            n.diriv = iv;
+        }
+        Ok((p, iv, ino == ROOT))
+    }
+
+    fn log_damage(&self, ino: Ino, e: ContentError) -> Errno {
+        match e {
+            ContentError::Io(e) => e,
+            ContentError::Damaged { chunk, what } => {
+                let path = self.plain_path(ino);
+                match chunk {
+                    Some(c) => tracing::error!("{path}: chunk {c}: {what}: answering EIO"),
+                    None => tracing::error!("{path}: {what}: answering EIO"),
+                }
+                Errno::EIO
+            }
+        }
+    }
+
+    /// Plaintext size of a regular file not held open, cached per node.
+    fn file_size(&self, ino: Ino, p: &Path, m: &Metadata) -> u64 {
+        let stamp = (
+            m.len(),
+            m.mtime_nsec() + m.mtime() * 1_000_000_000,
+            m.ctime_nsec() + m.ctime() * 1_000_000_000,
+        );
+        if let Some((s, size)) = self.inodes.lock().get(ino).and_then(|n| n.size_cache) {
+            if s == stamp {
+                return size;
+            }
+        }
+        let size = match backing::open_file(p, true)
+            .and_then(|f| content::stored_file_size(&self.codec, &f))
+        {
+            Ok((size, None)) => {
+                if let Some(n) = self.inodes.lock().get_mut(ino) {
+                    n.size_cache = Some((stamp, size));
+                }
+                size
+            }
+            Ok((size, Some(why))) => {
+                tracing::warn!("{}: {why}", self.plain_path(ino));
+                size
+            }
+            Err(_) => content::estimate_size(&self.codec, m.len()),
+        };
+        size
+    }
+
+    fn attr(&self, ino: Ino, p: &Path, m: &Metadata) -> FileAttr {
+        let kind = kind_of(m);
+        let size = match kind {
+            FileType::RegularFile => match self.handles.open_file(ino) {
+                Some(of) => of.state.read().size,
+                None => self.file_size(ino, p, m),
+            },
+            FileType::Symlink => backing::readlink(p)
+                .ok()
+                .and_then(|t| self.codec.decrypt_symlink(&t).ok())
+                .map(|t| t.len() as u64)
+                .unwrap_or(m.len()),
+            _ => m.len(),
+        };
+        FileAttr {
+            ino: fuser::INodeNo(ino),
+            size,
+            blocks: m.blocks(),
+            atime: systime(m.atime(), m.atime_nsec()),
+            mtime: systime(m.mtime(), m.mtime_nsec()),
+            ctime: systime(m.ctime(), m.ctime_nsec()),
+            crtime: systime(m.ctime(), m.ctime_nsec()),
+            kind,
+            perm: (m.mode() & 0o7777) as u16,
+            nlink: m.nlink() as u32,
+            uid: m.uid(),
+            gid: m.gid(),
+            rdev: m.rdev() as u32,
+            blksize: self.codec.chunk_size().max(4096) as u32,
+            flags: 0,
+        }
+    }
+
+    /// Registers the entry `disk` (plaintext `plain`) of `parent` and returns its attributes.
+    fn entry(&self, parent: Ino, dir: &Path, disk: &OsStr, plain: &OsStr) -> Res<FileAttr> {
+        let p = dir.join(disk);
+        let m = backing::lstat(&p)?;
+        let ino = self.inodes.lock().remember(parent, disk, plain, key(&m));
+        Ok(self.attr(ino, &p, &m))
+    }
+
+    /// New entries belong to the caller (when we can chown, i.e. as root),
+    /// with the group of a set-group-ID parent directory.
+    fn own(&self, p: &Path, dir: &Path, who: Caller) -> Res<()> {
+        if !self.as_root {
+            return Ok(());
+        }
+        let d = backing::lstat(dir)?;
+        let gid = if d.mode() & libc::S_ISGID != 0 {
+            d.gid()
+        } else {
+            who.gid
+        };
+        backing::lchown(p, Some(who.uid), Some(gid))
+    }
+
+    // ---- FUSE operations ----
+
+    /// lookup
+    pub fn lookup(&self, parent: Ino, name: &OsStr) -> Res<FileAttr> {
+        let (dir, iv, is_root) = self.dir(parent)?;
+        let disk = names::find_existing(&self.codec, &dir, iv.as_ref(), is_root, name)?
+            .ok_or(Errno::ENOENT)?;
+        self.entry(parent, &dir, &disk, name)
+    }
+
+    /// forget
+    pub fn forget(&self, ino: Ino, n: u64) {
+        self.inodes.lock().forget(ino, n);
+    }
+
+    /// getattr
+    pub fn getattr(&self, ino: Ino, fh: Option<u64>) -> Res<FileAttr> {
+        if let Some(h) = fh.and_then(|fh| self.handles.file(fh)) {
+            let m = h.file.file.metadata().map_err(backing::errno)?;
+            let mut a = self.attr_of_open(ino, &m);
+            a.size = h.file.state.read().size;
+            return Ok(a);
+        }
+        match self.path(ino) {
+            Ok(p) => {
+                let m = backing::lstat(&p)?;
+                Ok(self.attr(ino, &p, &m))
+            }
+            // An unlinked file that is still open.
+            Err(e) => match self.handles.open_file(ino) {
+                Some(of) => {
+                    let m = of.file.metadata().map_err(backing::errno)?;
+                    let mut a = self.attr_of_open(ino, &m);
+                    a.size = of.state.read().size;
+                    Ok(a)
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    fn attr_of_open(&self, ino: Ino, m: &Metadata) -> FileAttr {
+        // The size is replaced by the caller from the open state.
+        self.attr(ino, Path::new("/nonexistent"), m)
+    }
+
+    /// setattr
+    #[allow(clippy::too_many_arguments)]
+    pub fn setattr(
+        &self,
+        ino: Ino,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Time,
+        mtime: Time,
+        fh: Option<u64>,
+    ) -> Res<FileAttr> {
+        self.ro()?;
+        let p = self.path(ino);
+        if let Some(size) = size {
+            let of = match fh.and_then(|fh| self.handles.file(fh)) {
+                Some(h) => h.file,
+                None => match self.handles.open_file(ino) {
+                    Some(of) => of,
+                    None => {
+                        let p = p.clone()?;
+                        let m = backing::lstat(&p)?;
+                        if m.is_dir() {
+                            return Err(Errno::EISDIR);
+                        }
+                        if !m.is_file() {
+                            return Err(Errno::EINVAL);
+                        }
+                        Arc::new(OpenFile::load(&self.codec, backing::open_file(&p, false)?)?)
+                    }
+                },
+            };
+            of.truncate(&self.codec, size, &mut self.rng.handle())
+                .map_err(|e| self.log_damage(ino, e))?;
+        }
+        let p = match p {
+            Ok(p) => p,
+            Err(e) => return self.getattr(ino, fh).and(Err(e)),
+        };
+        if let Some(mode) = mode {
+            if !backing::lstat(&p)?.file_type().is_symlink() {
+                backing::chmod(&p, mode)?;
+            }
+        }
+        if uid.is_some() || gid.is_some() {
+            backing::lchown(&p, uid, gid)?;
+        }
+        if !matches!((atime, mtime), (Time::Omit, Time::Omit)) {
+            backing::utimens(&p, atime, mtime)?;
+        }
+        let m = backing::lstat(&p)?;
+        Ok(self.attr(ino, &p, &m))
+    }
+
+    /// readlink
+    pub fn readlink(&self, ino: Ino) -> Res<Vec<u8>> {
+        let p = self.path(ino)?;
+        let stored = backing::readlink(&p)?;
+        self.codec.decrypt_symlink(&stored).map_err(|e| {
+            tracing::error!(
+                "{}: symlink target: {e}: answering EIO",
+                self.plain_path(ino)
+            );
+            Errno::EIO
+        })
+    }
+
+    /// Picks the on-disk name of a new entry and writes its sidecar.
+    fn new_name(&self, parent: Ino, name: &OsStr) -> Res<(PathBuf, OsString)> {
+        self.ro()?;
+        let (dir, iv, is_root) = self.dir(parent)?;
+        if self.codec.profile() == fusecry_format::Profile::Legacy && self.codec.encrypted_names() {
+            // Legacy names are randomized: an existing entry is only found by name.
+            if names::find_existing(&self.codec, &dir, iv.as_ref(), is_root, name)?.is_some() {
+                return Err(Errno::EEXIST);
+            }
+        }
+        let (disk, sidecar) = names::encode_new(
+            &self.codec,
+            iv.as_ref(),
+            is_root,
+            name,
+            &mut self.rng.handle(),
+        )?;
+        if let Some(s) = sidecar {
+            if backing::lstat(&dir.join(&disk)).is_ok() {
+                return Err(Errno::EEXIST);
+            }
+            names::write_sidecar(&dir, &disk, &s)?;
+        }
+        Ok((dir, disk))
+    }
+
+    /// An empty regular file: header and trailer of size 0 (SPEC §7.4).
+    fn empty_file_bytes(&self) -> (FileId, Vec<u8>) {
+        let id = FileId::random(&mut self.rng.handle());
+        let mut b = self.codec.encode_header(&id);
+        if self.codec.layout().stored_size(0) > 0 {
+            b.extend(self.codec.encode_trailer(&id, 0));
+        }
+        (id, b)
+    }
+
+    /// create
+    pub fn create(
+        &self,
+        parent: Ino,
+        name: &OsStr,
+        mode: u32,
+        flags: i32,
+        who: Caller,
+    ) -> Res<(FileAttr, u64)> {
+        let (dir, disk) = self.new_name(parent, name)?;
+        let p = dir.join(&disk);
+        let f = backing::create_file(&p, mode & 0o7777).inspect_err(|_| {
+            names::remove_sidecar_if_unused(&dir, &disk);
+        })?;
+        let (id, bytes) = self.empty_file_bytes();
+        let res = backing::write_at(&f, &bytes, 0).and_then(|_| self.own(&p, &dir, who));
+        if let Err(e) = res {
+            let _ = backing::unlink(&p);
+            names::remove_sidecar_if_unused(&dir, &disk);
+            return Err(e);
+        }
+        let m = backing::lstat(&p)?;
+        let ino = self.inodes.lock().remember(parent, &disk, name, key(&m));
+        let (fh, _) = self
+            .handles
+            .add_file(ino, flags & libc::O_APPEND != 0, || {
+                Ok::<_, Errno>(OpenFile {
+                    file: f,
+                    state: parking_lot::RwLock::new(content::FileState {
+                        id,
+                        size: 0,
+                        damaged: None,
+                    }),
+                })
+            })?;
+        Ok((self.attr(ino, &p, &m), fh))
+    }
+
+    /// mknod (regular files, FIFOs, sockets, device nodes)
+    pub fn mknod(
+        &self,
+        parent: Ino,
+        name: &OsStr,
+        mode: u32,
+        rdev: u32,
+        who: Caller,
+    ) -> Res<FileAttr> {
+        if mode & libc::S_IFMT == libc::S_IFREG || mode & libc::S_IFMT == 0 {
+            let (attr, fh) = self.create(parent, name, mode, 0, who)?;
+            self.handles.release_file(fh);
+            return Ok(attr);
+        }
+        let (dir, disk) = self.new_name(parent, name)?;
+        let p = dir.join(&disk);
+        backing::mknod_at(&p, mode, rdev as u64).inspect_err(|_| {
+            names::remove_sidecar_if_unused(&dir, &disk);
+        })?;
+        self.own(&p, &dir, who)?;
+        self.entry(parent, &dir, &disk, name)
+    }
+
+    /// mkdir
+    pub fn mkdir(&self, parent: Ino, name: &OsStr, mode: u32, who: Caller) -> Res<FileAttr> {
+        let (dir, disk) = self.new_name(parent, name)?;
+        let p = dir.join(&disk);
+        // Made private first so the directory IV can be written even when
+        // the requested mode forbids writing, then given its real mode.
+        backing::mkdir(&p, 0o700).inspect_err(|_| {
+            names::remove_sidecar_if_unused(&dir, &disk);
+        })?;
+        let sgid = backing::lstat(&dir)?.mode() & libc::S_ISGID;
+        let done = names::write_diriv(&self.codec, &p, &mut self.rng.handle())
+            .and_then(|_| backing::chmod(&p, (mode & 0o7777) | sgid))
+            .and_then(|_| self.own(&p, &dir, who));
+        if let Err(e) = done {
+            let _ = backing::unlink(&p.join(DIRIV_NAME));
+            let _ = backing::rmdir(&p);
+            names::remove_sidecar_if_unused(&dir, &disk);
+            return Err(e);
+        }
+        self.entry(parent, &dir, &disk, name)
+    }
+
+    /// The existing entry `name` of `parent`: directory path, on-disk name, metadata.
+    fn existing(&self, parent: Ino, name: &OsStr) -> Res<(PathBuf, OsString, Metadata)> {
+        let (dir, iv, is_root) = self.dir(parent)?;
+        let disk = names::find_existing(&self.codec, &dir, iv.as_ref(), is_root, name)?
+            .ok_or(Errno::ENOENT)?;
+        let m = backing::lstat(&dir.join(&disk))?;
+        Ok((dir, disk, m))
+    }
+
+    fn gone(&self, parent: Ino, disk: &OsStr, m: &Metadata) {
+        let mut t = self.inodes.lock();
+        if let Some(ino) = t.find_child(parent, disk, key(m)) {
+            t.unlinked(ino, m.is_dir() || m.nlink() <= 1);
+        } else if m.is_dir() || m.nlink() <= 1 {
+            if let Some(ino) = t.ino_of(key(m)) {
+                t.unlinked(ino, true);
+            }
+        }
+    }
+
+    /// unlink
+    pub fn unlink(&self, parent: Ino, name: &OsStr) -> Res<()> {
+        self.ro()?;
+        let (dir, disk, m) = self.existing(parent, name)?;
+        if m.is_dir() {
+            return Err(Errno::EISDIR);
+        }
+        backing::unlink(&dir.join(&disk))?;
+        names::remove_sidecar(&dir, &disk);
+        self.gone(parent, &disk, &m);
+        Ok(())
+    }
+
+    /// rmdir
+    pub fn rmdir(&self, parent: Ino, name: &OsStr) -> Res<()> {
+        self.ro()?;
+        let (dir, disk, m) = self.existing(parent, name)?;
+        if !m.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        let p = dir.join(&disk);
+        if self.codec.uses_diriv() {
+            let entries = backing::list_dir(&p)?;
+            if entries.iter().any(|(n, _, _)| n != DIRIV_NAME) {
+                return Err(Errno::ENOTEMPTY);
+            }
+            let iv_path = p.join(DIRIV_NAME);
+            let saved = backing::read_small(&iv_path).ok();
+            let _ = backing::unlink(&iv_path);
+            if let Err(e) = backing::rmdir(&p) {
+                // Someone created an entry meanwhile: put the IV back.
+                if let Some(b) = saved {
+                    let _ = backing::write_small(&iv_path, &b, 0o444);
+                }
+                return Err(e);
+            }
+        } else {
+            backing::rmdir(&p)?;
+        }
+        names::remove_sidecar(&dir, &disk);
+        self.gone(parent, &disk, &m);
+        Ok(())
+    }
+
+    /// symlink
+    pub fn symlink(&self, parent: Ino, name: &OsStr, target: &OsStr, who: Caller) -> Res<FileAttr> {
+        let stored = self
+            .codec
+            .encrypt_symlink(target.as_bytes(), &mut self.rng.handle());
+        if stored.len() > SYMLINK_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        let (dir, disk) = self.new_name(parent, name)?;
+        let p = dir.join(&disk);
+        backing::symlink(OsStr::from_bytes(&stored), &p).inspect_err(|_| {
+            names::remove_sidecar_if_unused(&dir, &disk);
+        })?;
+        self.own(&p, &dir, who)?;
+        self.entry(parent, &dir, &disk, name)
+    }
+
+    /// rename (flags: RENAME_NOREPLACE, RENAME_EXCHANGE)
+    pub fn rename(
+        &self,
+        parent: Ino,
+        name: &OsStr,
+        newparent: Ino,
+        newname: &OsStr,
+        flags: u32,
+    ) -> Res<()> {
+        self.ro()?;
+        let (odir, odisk, om) = self.existing(parent, name)?;
+        let (ndir, niv, nroot) = self.dir(newparent)?;
+        let existing = names::find_existing(&self.codec, &ndir, niv.as_ref(), nroot, newname)?;
+        let (ndisk, sidecar) = match existing
+            .clone()
+            .filter(|d| backing::lstat(&ndir.join(d)).is_ok())
+        {
+            Some(d) => (d, None),
+            None => names::encode_new(
+                &self.codec,
+                niv.as_ref(),
+                nroot,
+                newname,
+                &mut self.rng.handle(),
+            )?,
+        };
+        let from = odir.join(&odisk);
+        let to = ndir.join(&ndisk);
+        if from == to {
+            return Ok(());
+        }
+        let target = backing::lstat(&to).ok();
+        if flags & libc::RENAME_EXCHANGE != 0 && target.is_none() {
+            return Err(Errno::ENOENT);
+        }
+        if let Some(s) = &sidecar {
+            names::write_sidecar(&ndir, &ndisk, s)?;
+        }
+        if let Some(t) = &target {
+            if flags & libc::RENAME_EXCHANGE == 0 && t.is_dir() && self.codec.uses_diriv() {
+                // The kernel sees an empty directory; the backing one holds its IV.
+                if !om.is_dir() {
+                    return Err(Errno::EISDIR);
+                }
+                let entries = backing::list_dir(&to)?;
+                if entries.iter().any(|(n, _, _)| n != DIRIV_NAME) {
+                    return Err(Errno::ENOTEMPTY);
+                }
+                backing::unlink(&to.join(DIRIV_NAME))?;
+            }
+        }
+        if let Err(e) = backing::rename(&from, &to, flags) {
+            if sidecar.is_some() {
+                names::remove_sidecar(&ndir, &ndisk);
+            }
+            return Err(e);
+        }
+        let mut t = self.inodes.lock();
+        let moving = t.find_child(parent, &odisk, key(&om));
+        if flags & libc::RENAME_EXCHANGE != 0 {
+            let other = target
+                .as_ref()
+                .and_then(|tm| t.find_child(newparent, &ndisk, key(tm)));
+            if let Some(i) = moving {
+                t.moved(i, newparent, &ndisk, newname);
+            }
+            if let Some(i) = other {
+                t.moved(i, parent, &odisk, name);
+            }
+        } else {
+            if let Some(tm) = &target {
+                if let Some(i) = t.find_child(newparent, &ndisk, key(tm)) {
+                    if Some(i) != moving {
+                        t.unlinked(i, tm.is_dir() || tm.nlink() <= 1);
+                    }
+                }
+            }
+            if let Some(i) = moving {
+                t.moved(i, newparent, &ndisk, newname);
+            }
+            drop(t);
+            names::remove_sidecar(&odir, &odisk);
+        }
+        Ok(())
+    }
+
+    /// link
+    pub fn link(&self, ino: Ino, newparent: Ino, newname: &OsStr) -> Res<FileAttr> {
+        let from = self.path(ino)?;
+        let (dir, disk) = self.new_name(newparent, newname)?;
+        backing::link(&from, &dir.join(&disk)).inspect_err(|_| {
+            names::remove_sidecar_if_unused(&dir, &disk);
+        })?;
+        self.entry(newparent, &dir, &disk, newname)
+    }
+
+    /// open
+    pub fn open(&self, ino: Ino, flags: i32) -> Res<u64> {
+        let write = flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
+        if write {
+            self.ro()?;
+        }
+        let p = self.path(ino);
+        let (fh, _) = self
+            .handles
+            .add_file(ino, flags & libc::O_APPEND != 0, || {
+                let f = backing::open_file(&p?, self.opts.read_only)?;
+                OpenFile::load(&self.codec, f)
+            })?;
+        Ok(fh)
+    }
+
+    /// read
+    pub fn read(&self, ino: Ino, fh: u64, off: u64, size: u32) -> Res<Vec<u8>> {
+        let h = self.handles.file(fh).ok_or(Errno::EBADF)?;
+        h.file
+            .read(&self.codec, off, size as u64)
+            .map_err(|e| self.log_damage(ino, e))
+    }
+
+    /// write
+    pub fn write(&self, ino: Ino, fh: u64, off: u64, data: &[u8]) -> Res<u32> {
+        self.ro()?;
+        let h = self.handles.file(fh).ok_or(Errno::EBADF)?;
+        let mut rng = self.rng.handle();
+        let r = if h.append && !self.opts.writeback {
+            h.file.append(&self.codec, data, &mut rng).map(|_| ())
+        } else {
+            h.file
+                .write(&self.codec, off, Source::Bytes(data), &mut rng)
+        };
+        r.map_err(|e| self.log_damage(ino, e))?;
+        Ok(data.len() as u32)
+    }
+
+    /// fsync: the file's chunks and trailer are on disk when this returns.
+    pub fn fsync(&self, fh: u64, datasync: bool) -> Res<()> {
+        let h = self.handles.file(fh).ok_or(Errno::EBADF)?;
+        backing::sync(&h.file.file, datasync)
+    }
+
+    /// release
+    pub fn release(&self, fh: u64) {
+        self.handles.release_file(fh);
+    }
+
+    /// fallocate: mode 0 grows the file with encrypted zeros; KEEP_SIZE
+    /// within the file is a no-op (every byte is already allocated); other
+    /// modes (punching holes, collapsing ranges) cannot be honoured.
+    pub fn fallocate(&self, ino: Ino, fh: u64, off: u64, len: u64, mode: i32) -> Res<()> {
+        self.ro()?;
+        let h = self.handles.file(fh).ok_or(Errno::EBADF)?;
+        let end = off.checked_add(len).ok_or(Errno::EFBIG)?;
+        let size = h.file.state.read().size;
+        match mode {
+            0 if end > size => h
+                .file
+                .write(
+                    &self.codec,
+                    size,
+                    Source::Zeros(end - size),
+                    &mut self.rng.handle(),
+                )
+                .map_err(|e| self.log_damage(ino, e)),
+            0 => Ok(()),
+            libc::FALLOC_FL_KEEP_SIZE if end <= size => Ok(()),
+            _ => Err(Errno::EOPNOTSUPP),
+        }
+    }
+
+    /// opendir: lists and decodes the directory once.
+    pub fn opendir(&self, ino: Ino) -> Res<u64> {
+        let (dir, iv, is_root) = self.dir(ino)?;
+        let mut entries = Vec::new();
+        for (disk, t, bino) in backing::list_dir(&dir)? {
+            match names::decode(&self.codec, &dir, iv.as_ref(), is_root, &disk) {
+                Decoded::Hidden => {}
+                Decoded::Bad(why) => {
+                    tracing::warn!("{}: hiding entry {:?}: {why}", self.plain_path(ino), disk)
+                }
+                Decoded::Name(name) => entries.push(DirEntry {
+                    name,
+                    disk_name: disk,
+                    kind: kind_from_std(t),
+                    backing_ino: bino,
+                }),
+            }
+        }
+        Ok(self.handles.add_dir(DirHandle { ino, entries }))
+    }
+
+    /// readdir: entries from `offset` on as (ino, next offset, kind, name).
+    pub fn readdir(
+        &self,
+        ino: Ino,
+        fh: u64,
+        offset: u64,
+    ) -> Res<Vec<(u64, u64, FileType, OsString)>> {
+        let d = self.handles.dir(fh).ok_or(Errno::EBADF)?;
+        let t = self.inodes.lock();
+        let parent = t.get(ino).map(|n| n.parent).unwrap_or(ROOT);
+        let mut out = Vec::new();
+        let all: [(u64, &str); 2] = [(ino, "."), (parent, "..")];
+        for (i, (n, name)) in all.into_iter().enumerate() {
+            if (i as u64) >= offset {
+                out.push((n, i as u64 + 1, FileType::Directory, OsString::from(name)));
+            }
+        }
+        for (i, e) in d
+            .entries
+            .iter()
+            .enumerate()
+            .skip(offset.saturating_sub(2) as usize)
+        {
+            let known = t.ino_of((self.root_dev, e.backing_ino));
+            out.push((
+                known.unwrap_or(e.backing_ino),
+                i as u64 + 3,
+                e.kind,
+                e.name.clone(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// releasedir
+    pub fn releasedir(&self, fh: u64) {
+        self.handles.release_dir(fh);
+    }
+
+    /// fsyncdir
+    pub fn fsyncdir(&self, ino: Ino) -> Res<()> {
+        backing::sync_dir(&self.path(ino)?)
+    }
+
+    /// statfs: blocks scaled to what fits as plaintext.
+    pub fn statfs(&self) -> Res<StatFs> {
+        let s = backing::statvfs(&self.root)?;
+        let cs = self.codec.chunk_size();
+        let scale = |b: u64| (b as u128 * cs as u128 / (cs + 48) as u128) as u64;
+        Ok(StatFs {
+            blocks: scale(s.blocks()),
+            bfree: scale(s.blocks_free()),
+            bavail: scale(s.blocks_available()),
+            files: s.files(),
+            ffree: s.files_free(),
+            bsize: s.block_size() as u32,
+            namelen: 255,
+            frsize: s.fragment_size() as u32,
+        })
+    }
+
+    fn xattr_name(&self, name: &OsStr) -> Res<OsString> {
+        if !self.codec.encrypts_xattrs() {
+            return Ok(name.to_os_string());
+        }
+        let s = name.to_str().ok_or(Errno::EOPNOTSUPP)?;
+        self.codec
+            .encrypt_xattr_name(s)
+            .map(OsString::from)
+            .map_err(|_| {
+                if s.starts_with(fusecry_format::xattr::PLAIN_NAMESPACE) {
+                    Errno::ERANGE
+                } else {
+                    Errno::EOPNOTSUPP
+                }
+            })
+    }
+
+    /// getxattr
+    pub fn getxattr(&self, ino: Ino, name: &OsStr) -> Res<Vec<u8>> {
+        let p = self.path(ino)?;
+        let disk = self.xattr_name(name)?;
+        let v = backing::get_xattr(&p, &disk)?.ok_or(Errno::from_i32(libc::ENODATA))?;
+        self.codec.decrypt_xattr_value(&v).map_err(|e| {
+            tracing::error!("{}: xattr {:?}: {e}", self.plain_path(ino), name);
+            Errno::EIO
+        })
+    }
+
+    /// setxattr
+    pub fn setxattr(&self, ino: Ino, name: &OsStr, value: &[u8], flags: i32) -> Res<()> {
+        self.ro()?;
+        let p = self.path(ino)?;
+        let disk = self.xattr_name(name)?;
+        let v = self
+            .codec
+            .encrypt_xattr_value(value, &mut self.rng.handle());
+        backing::set_xattr(&p, &disk, &v, flags)
+    }
+
+    /// listxattr: NUL-terminated plaintext names.
+    pub fn listxattr(&self, ino: Ino) -> Res<Vec<u8>> {
+        let p = self.path(ino)?;
+        let mut out = Vec::new();
+        for disk in backing::list_xattr(&p)? {
+            let Some(d) = disk.to_str() else { continue };
+            match self.codec.decrypt_xattr_name(d) {
+                Some(Ok(n)) => {
+                    out.extend_from_slice(n.as_bytes());
+                    out.push(0);
+                }
+                Some(Err(e)) => tracing::warn!("{}: hiding xattr: {e}", self.plain_path(ino)),
+                None => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// removexattr
+    pub fn removexattr(&self, ino: Ino, name: &OsStr) -> Res<()> {
+        self.ro()?;
+        let p = self.path(ino)?;
+        backing::remove_xattr(&p, &self.xattr_name(name)?)
+    }
+
+    /// access: the kernel checks permissions (default_permissions); this
+    /// only answers whether the entry still exists.
+    pub fn access(&self, ino: Ino) -> Res<()> {
+        backing::lstat(&self.path(ino)?).map(|_| ())
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -1,0 +1,267 @@
+//! The inode table: our inode numbers, each remembered by the backing file's
+//! (device, inode) so hard links share one node, with the kernel's lookup
+//! count, and located by parent + on-disk name so a directory rename moves
+//! its whole subtree without touching the children.
+//!
+//! Memory is proportional to the inodes the kernel remembers, not to the
+//! tree: `forget` drops a node when its count reaches zero.
+
+use fusecry_format::name::DirIv;
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::path::PathBuf;
+
+/// Our inode number (1 is the root).
+pub type Ino = u64;
+/// The root's inode number.
+pub const ROOT: Ino = 1;
+
+/// Identity of a backing file.
+pub type Key = (u64, u64);
+
+/// One remembered inode.
+#[derive(Debug)]
+pub struct Node {
+    /// Parent directory (the root is its own parent).
+    pub parent: Ino,
+    /// On-disk name in the parent.
+    pub disk_name: OsString,
+    /// Plaintext name (for log lines naming the file).
+    pub plain_name: OsString,
+    /// Backing (device, inode).
+    pub key: Key,
+    /// Lookups the kernel holds.
+    pub lookups: u64,
+    /// The name was unlinked or replaced: the path no longer leads here.
+    pub stale: bool,
+    /// Cached directory IV (directories of fusecry/1 volumes with encrypted names).
+    pub diriv: Option<DirIv>,
+    /// Cached plaintext size of a regular file, valid while the backing
+    /// (stored length, mtime, ctime) is unchanged.
+    pub size_cache: Option<((u64, i64, i64), u64)>,
+}
+
+/// All remembered inodes.
+#[derive(Debug)]
+pub struct InodeTable {
+    nodes: HashMap<Ino, Node>,
+    by_key: HashMap<Key, Ino>,
+    next: Ino,
+}
+
+impl InodeTable {
+    /// A table holding only the root.
+    pub fn new(root_key: Key) -> InodeTable {
+        let mut t = InodeTable {
+            nodes: HashMap::new(),
+            by_key: HashMap::new(),
+            next: ROOT + 1,
+        };
+        t.nodes.insert(
+            ROOT,
+            Node {
+                parent: ROOT,
+                disk_name: OsString::new(),
+                plain_name: OsString::new(),
+                key: root_key,
+                lookups: 1,
+                stale: false,
+                diriv: None,
+                size_cache: None,
+            },
+        );
+        t.by_key.insert(root_key, ROOT);
+        t
+    }
+
+    /// The node, if remembered.
+    pub fn get(&self, ino: Ino) -> Option<&Node> {
+        self.nodes.get(&ino)
+    }
+
+    /// The node, mutably.
+    pub fn get_mut(&mut self, ino: Ino) -> Option<&mut Node> {
+        self.nodes.get_mut(&ino)
+    }
+
+    /// The backing path of `ino` relative to the volume root, or `None` for
+    /// an unknown or stale inode (or one below a stale directory).
+    pub fn rel_path(&self, ino: Ino) -> Option<PathBuf> {
+        let mut parts: Vec<&OsStr> = Vec::new();
+        let mut cur = ino;
+        // A cycle cannot arise from rename (the kernel refuses to move a
+        // directory below itself); the depth cap only guards a bug.
+        for _ in 0..4096 {
+            if cur == ROOT {
+                let mut p = PathBuf::new();
+                for part in parts.iter().rev() {
+                    p.push(part);
+                }
+                return Some(p);
+            }
+            let n = self.nodes.get(&cur)?;
+            if n.stale {
+                return None;
+            }
+            parts.push(&n.disk_name);
+            cur = n.parent;
+        }
+        None
+    }
+
+    /// Records a lookup of the backing file `key` found at `parent`/`disk_name`:
+    /// reuses its node (moving it there, as after a rename or for another
+    /// hard link) or makes a new one. Returns our inode number.
+    pub fn remember(&mut self, parent: Ino, disk_name: &OsStr, plain: &OsStr, key: Key) -> Ino {
+        if let Some(&ino) = self.by_key.get(&key) {
+            if let Some(n) = self.nodes.get_mut(&ino) {
+                n.lookups += 1;
+                if ino != ROOT {
+                    n.parent = parent;
+                    n.disk_name = disk_name.to_os_string();
+                    n.plain_name = plain.to_os_string();
+                    n.stale = false;
+                }
+                return ino;
+            }
+        }
+        let ino = self.next;
+        self.next += 1;
+        self.nodes.insert(
+            ino,
+            Node {
+                parent,
+                disk_name: disk_name.to_os_string(),
+                plain_name: plain.to_os_string(),
+                key,
+                lookups: 1,
+                stale: false,
+                diriv: None,
+                size_cache: None,
+            },
+        );
+        self.by_key.insert(key, ino);
+        ino
+    }
+
+    /// Our inode number for a backing file, if remembered (for readdir).
+    pub fn ino_of(&self, key: Key) -> Option<Ino> {
+        self.by_key.get(&key).copied()
+    }
+
+    /// The node currently located at `parent`/`disk_name`, if any.
+    pub fn find_child(&self, parent: Ino, disk_name: &OsStr, key: Key) -> Option<Ino> {
+        let ino = self.ino_of(key)?;
+        let n = self.nodes.get(&ino)?;
+        (n.parent == parent && n.disk_name == disk_name).then_some(ino)
+    }
+
+    /// The entry `parent`/`disk_name` is gone (unlink, rmdir, or replaced by
+    /// a rename). `last_link`: the backing inode itself is gone, so its key
+    /// may be reused by a new file and must not map to this node any more.
+    pub fn unlinked(&mut self, ino: Ino, last_link: bool) {
+        if let Some(n) = self.nodes.get_mut(&ino) {
+            n.stale = true;
+            n.size_cache = None;
+            if last_link {
+                let key = n.key;
+                if self.by_key.get(&key) == Some(&ino) {
+                    self.by_key.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Moves a node after a rename.
+    pub fn moved(&mut self, ino: Ino, new_parent: Ino, new_name: &OsStr, plain: &OsStr) {
+        if let Some(n) = self.nodes.get_mut(&ino) {
+            n.parent = new_parent;
+            n.disk_name = new_name.to_os_string();
+            n.plain_name = plain.to_os_string();
+        }
+    }
+
+    /// The kernel forgets `n` lookups; the node goes when none are left.
+    pub fn forget(&mut self, ino: Ino, n: u64) {
+        if ino == ROOT {
+            return;
+        }
+        let gone = match self.nodes.get_mut(&ino) {
+            Some(node) => {
+                node.lookups = node.lookups.saturating_sub(n);
+                node.lookups == 0
+            }
+            None => false,
+        };
+        if gone {
+            // Children keep pointing at their parent by number; the kernel
+            // forgets a directory only after all of its children, so a live
+            // child never dangles.
+            let node = self.nodes.remove(&ino).expect("present");
+            if self.by_key.get(&node.key) == Some(&ino) {
+                self.by_key.remove(&node.key);
+            }
+        }
+    }
+
+    /// The plaintext path of `ino` inside the mount, for log lines.
+    pub fn plain_path(&self, ino: Ino) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        let mut cur = ino;
+        for _ in 0..4096 {
+            if cur == ROOT {
+                break;
+            }
+            match self.nodes.get(&cur) {
+                Some(n) => {
+                    parts.push(n.plain_name.to_string_lossy().into_owned());
+                    cur = n.parent;
+                }
+                None => {
+                    parts.push(format!("<inode {cur}>"));
+                    break;
+                }
+            }
+        }
+        parts.reverse();
+        format!("/{}", parts.join("/"))
+    }
+
+    /// Number of remembered inodes (for tests and memory reports).
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Never true: the root is always there.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_follow_renames_and_forget_frees() {
+        let mut t = InodeTable::new((1, 2));
+        let d = t.remember(ROOT, OsStr::new("d"), OsStr::new("D"), (1, 10));
+        let f = t.remember(d, OsStr::new("f"), OsStr::new("F"), (1, 11));
+        assert_eq!(t.rel_path(f).unwrap(), PathBuf::from("d/f"));
+        t.moved(d, ROOT, OsStr::new("e"), OsStr::new("E"));
+        assert_eq!(t.plain_path(f), "/E/F");
+        assert_eq!(t.rel_path(f).unwrap(), PathBuf::from("e/f"));
+        // A second hard link: same node.
+        assert_eq!(
+            t.remember(ROOT, OsStr::new("g"), OsStr::new("G"), (1, 11)),
+            f
+        );
+        assert_eq!(t.rel_path(f).unwrap(), PathBuf::from("g"));
+        t.unlinked(f, true);
+        assert!(t.rel_path(f).is_none());
+        assert!(t.ino_of((1, 11)).is_none());
+        t.forget(f, 2);
+        assert!(t.get(f).is_none());
+        assert_eq!(t.len(), 2);
+    }
+}

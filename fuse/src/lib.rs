@@ -1,0 +1,93 @@
+//! The fusecry mount: a FUSE filesystem (on the `fuser` crate) that shows the
+//! plaintext view of a fusecry volume, for both profiles (fusecry/1 and
+//! legacy 0.11), as SPEC.md describes the bytes.
+//!
+//! `adapter` maps fuser's handlers onto `CryptFs`, whose methods own the
+//! semantics; `inode` and `handle` hold the tables, `content` the chunked
+//! file I/O, `names` the name codec per directory, and `backing` every call
+//! into the ciphertext directory.
+
+pub mod adapter;
+pub mod backing;
+pub mod content;
+pub mod cryptfs;
+pub mod handle;
+pub mod inode;
+pub mod names;
+pub mod rng;
+
+pub use cryptfs::{CryptFs, FsOptions};
+
+use fuser::{Config, MountOption, Session, SessionACL};
+use std::path::Path;
+use std::sync::Arc;
+
+/// How to mount.
+#[derive(Clone, Debug)]
+pub struct MountOptions {
+    /// Filesystem behaviour (read-only, writeback cache, test seed).
+    pub fs: FsOptions,
+    /// Let other users use the mount (`-o allow_other`).
+    pub allow_other: bool,
+    /// Threads reading requests from the kernel (one /dev/fuse clone each).
+    pub threads: usize,
+    /// The source shown in the mount table.
+    pub fsname: String,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            fs: FsOptions {
+                writeback: true,
+                ..FsOptions::default()
+            },
+            allow_other: false,
+            threads: 4,
+            fsname: "fusecry".into(),
+        }
+    }
+}
+
+fn config(opts: &MountOptions) -> Config {
+    let mut c = Config::default();
+    c.mount_options = vec![
+        MountOption::FSName(opts.fsname.clone()),
+        MountOption::Subtype("fusecry".into()),
+        // The kernel checks permissions against the modes and owners we
+        // report, as for any local filesystem.
+        MountOption::DefaultPermissions,
+        if opts.fs.read_only {
+            MountOption::RO
+        } else {
+            MountOption::RW
+        },
+    ];
+    c.acl = if opts.allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    };
+    c.n_threads = Some(opts.threads.max(1));
+    c.clone_fd = true;
+    c
+}
+
+/// Mounts `fs` at `mountpoint`; the session serves requests when run.
+pub fn session(
+    fs: Arc<CryptFs>,
+    mountpoint: &Path,
+    opts: &MountOptions,
+) -> std::io::Result<Session<adapter::Adapter>> {
+    let a = adapter::Adapter::new(fs, opts.fs.writeback);
+    Session::new(a, mountpoint, &config(opts))
+}
+
+/// Mounts and serves in background threads; dropping the returned session unmounts.
+pub fn spawn(
+    fs: Arc<CryptFs>,
+    mountpoint: &Path,
+    opts: &MountOptions,
+) -> std::io::Result<fuser::BackgroundSession> {
+    session(fs, mountpoint, opts)?.spawn()
+}
