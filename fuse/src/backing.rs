@@ -10,7 +10,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Result of a backing call, already mapped to the errno we answer with.
 pub type Res<T> = Result<T, Errno>;
@@ -249,4 +249,89 @@ pub fn list_xattr(p: &Path) -> Res<Vec<OsString>> {
 /// `lremovexattr`.
 pub fn remove_xattr(p: &Path, name: &OsStr) -> Res<()> {
     xattr::remove(p, name).map_err(errno)
+}
+
+/// Longest backing path we hand to the kernel in one piece (PATH_MAX is 4096).
+const PATH_SAFE: usize = 3072;
+
+/// A backing path usable in path-based calls. Encrypted names are longer
+/// than plaintext ones, so a plaintext path within PATH_MAX can map to a
+/// longer backing path: those are reached through an `O_PATH` descriptor of
+/// an ancestor directory, as `/proc/self/fd/N/rest`, which the descriptor
+/// held here keeps valid.
+#[derive(Debug)]
+pub struct BPath {
+    path: PathBuf,
+    _anchor: Option<File>,
+}
+
+impl std::ops::Deref for BPath {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for BPath {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn open_dir_path(p: &Path) -> Res<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(p)
+        .map_err(errno)
+}
+
+/// `root`/`rel` as a [`BPath`].
+pub fn resolve(root: &Path, rel: &Path) -> Res<BPath> {
+    let full = root.join(rel);
+    if full.as_os_str().len() < PATH_SAFE {
+        return Ok(BPath {
+            path: full,
+            _anchor: None,
+        });
+    }
+    let comps: Vec<&OsStr> = rel.iter().collect();
+    let mut anchor: Option<File> = None;
+    let mut start = 0;
+    loop {
+        // Take as many components as fit; the last group is the result.
+        let base_len = match &anchor {
+            None => root.as_os_str().len(),
+            Some(_) => 32,
+        };
+        let mut len = base_len;
+        let mut end = start;
+        while end < comps.len() && len + 1 + comps[end].len() < PATH_SAFE {
+            len += 1 + comps[end].len();
+            end += 1;
+        }
+        if end == start {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        let mut p = match &anchor {
+            None => root.to_path_buf(),
+            Some(f) => PathBuf::from(format!("/proc/self/fd/{}", fd_of(f))),
+        };
+        for c in &comps[start..end] {
+            p.push(c);
+        }
+        if end == comps.len() {
+            return Ok(BPath {
+                path: p,
+                _anchor: anchor,
+            });
+        }
+        anchor = Some(open_dir_path(&p)?);
+        start = end;
+    }
+}
+
+fn fd_of(f: &File) -> i32 {
+    use std::os::fd::AsRawFd;
+    f.as_raw_fd()
 }

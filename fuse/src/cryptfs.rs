@@ -3,7 +3,7 @@
 //! FUSE wire protocol (that is `adapter.rs`) and reaches the backing
 //! directory only through `backing.rs`.
 
-use crate::backing::{self, Res, Time};
+use crate::backing::{self, BPath, Res, Time};
 use crate::content::{self, ContentError, OpenFile, Source};
 use crate::handle::{DirEntry, DirHandle, Handles};
 use crate::inode::{Ino, InodeTable, Key, ROOT};
@@ -198,10 +198,10 @@ impl CryptFs {
         }
     }
 
-    /// Absolute backing path of `ino`.
-    fn path(&self, ino: Ino) -> Res<PathBuf> {
+    /// Backing path of `ino`.
+    fn path(&self, ino: Ino) -> Res<BPath> {
         let rel = self.inodes.lock().rel_path(ino).ok_or(Errno::ENOENT)?;
-        Ok(self.root.join(rel))
+        backing::resolve(&self.root, &rel)
     }
 
     /// Plaintext path of `ino`, for log lines.
@@ -210,7 +210,7 @@ impl CryptFs {
     }
 
     /// Backing path, directory IV and "is the root" of directory `ino`.
-    fn dir(&self, ino: Ino) -> Res<(PathBuf, Option<DirIv>, bool)> {
+    fn dir(&self, ino: Ino) -> Res<(BPath, Option<DirIv>, bool)> {
         let p = self.path(ino)?;
         if !self.codec.uses_diriv() {
             return Ok((p, None, ino == ROOT));
@@ -398,15 +398,15 @@ impl CryptFs {
                 None => match self.handles.open_file(ino) {
                     Some(of) => of,
                     None => {
-                        let p = p.clone()?;
-                        let m = backing::lstat(&p)?;
+                        let p = p.as_ref().map_err(|e| *e)?;
+                        let m = backing::lstat(p)?;
                         if m.is_dir() {
                             return Err(Errno::EISDIR);
                         }
                         if !m.is_file() {
                             return Err(Errno::EINVAL);
                         }
-                        Arc::new(OpenFile::load(&self.codec, backing::open_file(&p, false)?)?)
+                        Arc::new(OpenFile::load(&self.codec, backing::open_file(p, false)?)?)
                     }
                 },
             };
@@ -446,7 +446,7 @@ impl CryptFs {
     }
 
     /// Picks the on-disk name of a new entry and writes its sidecar.
-    fn new_name(&self, parent: Ino, name: &OsStr) -> Res<(PathBuf, OsString)> {
+    fn new_name(&self, parent: Ino, name: &OsStr) -> Res<(BPath, OsString)> {
         self.ro()?;
         let (dir, iv, is_root) = self.dir(parent)?;
         if self.codec.profile() == fusecry_format::Profile::Legacy && self.codec.encrypted_names() {
@@ -565,7 +565,7 @@ impl CryptFs {
     }
 
     /// The existing entry `name` of `parent`: directory path, on-disk name, metadata.
-    fn existing(&self, parent: Ino, name: &OsStr) -> Res<(PathBuf, OsString, Metadata)> {
+    fn existing(&self, parent: Ino, name: &OsStr) -> Res<(BPath, OsString, Metadata)> {
         let (dir, iv, is_root) = self.dir(parent)?;
         let disk = names::find_existing(&self.codec, &dir, iv.as_ref(), is_root, name)?
             .ok_or(Errno::ENOENT)?;
@@ -575,12 +575,12 @@ impl CryptFs {
 
     fn gone(&self, parent: Ino, disk: &OsStr, m: &Metadata) {
         let mut t = self.inodes.lock();
-        if let Some(ino) = t.find_child(parent, disk, key(m)) {
-            t.unlinked(ino, m.is_dir() || m.nlink() <= 1);
-        } else if m.is_dir() || m.nlink() <= 1 {
-            if let Some(ino) = t.ino_of(key(m)) {
-                t.unlinked(ino, true);
-            }
+        let last = m.is_dir() || m.nlink() <= 1;
+        if let Some(ino) = t.find_child(parent, disk, key(m)).or_else(|| {
+            // A name the kernel never looked up: only the last link matters.
+            t.ino_of(key(m)).filter(|_| last)
+        }) {
+            t.unlinked(ino, parent, disk, last);
         }
     }
 
@@ -709,21 +709,21 @@ impl CryptFs {
                 .as_ref()
                 .and_then(|tm| t.find_child(newparent, &ndisk, key(tm)));
             if let Some(i) = moving {
-                t.moved(i, newparent, &ndisk, newname);
+                t.moved(i, (parent, &odisk), (newparent, &ndisk), newname);
             }
             if let Some(i) = other {
-                t.moved(i, parent, &odisk, name);
+                t.moved(i, (newparent, &ndisk), (parent, &odisk), name);
             }
         } else {
             if let Some(tm) = &target {
                 if let Some(i) = t.find_child(newparent, &ndisk, key(tm)) {
                     if Some(i) != moving {
-                        t.unlinked(i, tm.is_dir() || tm.nlink() <= 1);
+                        t.unlinked(i, newparent, &ndisk, tm.is_dir() || tm.nlink() <= 1);
                     }
                 }
             }
             if let Some(i) = moving {
-                t.moved(i, newparent, &ndisk, newname);
+                t.moved(i, (parent, &odisk), (newparent, &ndisk), newname);
             }
             drop(t);
             names::remove_sidecar(&odir, &odisk);
@@ -845,7 +845,7 @@ impl CryptFs {
     ) -> Res<Vec<(u64, u64, FileType, OsString)>> {
         let d = self.handles.dir(fh).ok_or(Errno::EBADF)?;
         let t = self.inodes.lock();
-        let parent = t.get(ino).map(|n| n.parent).unwrap_or(ROOT);
+        let parent = t.get(ino).map(|n| n.parent()).unwrap_or(ROOT);
         let mut out = Vec::new();
         let all: [(u64, &str); 2] = [(ino, "."), (parent, "..")];
         for (i, (n, name)) in all.into_iter().enumerate() {

@@ -19,26 +19,40 @@ pub const ROOT: Ino = 1;
 /// Identity of a backing file.
 pub type Key = (u64, u64);
 
-/// One remembered inode.
-#[derive(Debug)]
-pub struct Node {
+/// One name of an inode: a hard-linked file has one per name the kernel used.
+#[derive(Debug, Clone)]
+pub struct Link {
     /// Parent directory (the root is its own parent).
     pub parent: Ino,
     /// On-disk name in the parent.
     pub disk_name: OsString,
     /// Plaintext name (for log lines naming the file).
     pub plain_name: OsString,
+}
+
+/// One remembered inode.
+#[derive(Debug)]
+pub struct Node {
+    /// Known names, the one to use first (empty: unlinked, or the root).
+    pub links: Vec<Link>,
     /// Backing (device, inode).
     pub key: Key,
     /// Lookups the kernel holds.
     pub lookups: u64,
-    /// The name was unlinked or replaced: the path no longer leads here.
+    /// Every known name was unlinked or replaced: no path leads here.
     pub stale: bool,
     /// Cached directory IV (directories of fusecry/1 volumes with encrypted names).
     pub diriv: Option<DirIv>,
     /// Cached plaintext size of a regular file, valid while the backing
     /// (stored length, mtime, ctime) is unchanged.
     pub size_cache: Option<((u64, i64, i64), u64)>,
+}
+
+impl Node {
+    /// The parent directory by the first known name.
+    pub fn parent(&self) -> Ino {
+        self.links.first().map(|l| l.parent).unwrap_or(ROOT)
+    }
 }
 
 /// All remembered inodes.
@@ -60,9 +74,7 @@ impl InodeTable {
         t.nodes.insert(
             ROOT,
             Node {
-                parent: ROOT,
-                disk_name: OsString::new(),
-                plain_name: OsString::new(),
+                links: Vec::new(),
                 key: root_key,
                 lookups: 1,
                 stale: false,
@@ -84,42 +96,64 @@ impl InodeTable {
         self.nodes.get_mut(&ino)
     }
 
-    /// The backing path of `ino` relative to the volume root, or `None` for
-    /// an unknown or stale inode (or one below a stale directory).
-    pub fn rel_path(&self, ino: Ino) -> Option<PathBuf> {
-        let mut parts: Vec<&OsStr> = Vec::new();
+    fn walk<'a>(&'a self, ino: Ino, mut f: impl FnMut(&'a Link)) -> Option<()> {
         let mut cur = ino;
         // A cycle cannot arise from rename (the kernel refuses to move a
         // directory below itself); the depth cap only guards a bug.
         for _ in 0..4096 {
             if cur == ROOT {
-                let mut p = PathBuf::new();
-                for part in parts.iter().rev() {
-                    p.push(part);
-                }
-                return Some(p);
+                return Some(());
             }
             let n = self.nodes.get(&cur)?;
             if n.stale {
                 return None;
             }
-            parts.push(&n.disk_name);
-            cur = n.parent;
+            let l = n.links.first()?;
+            f(l);
+            cur = l.parent;
         }
         None
     }
 
+    /// The backing path of `ino` relative to the volume root, or `None` for
+    /// an unknown or stale inode (or one below a stale directory).
+    pub fn rel_path(&self, ino: Ino) -> Option<PathBuf> {
+        let mut parts: Vec<&OsStr> = Vec::new();
+        self.walk(ino, |l| parts.push(&l.disk_name))?;
+        Some(parts.iter().rev().collect())
+    }
+
+    /// The plaintext path of `ino` inside the mount, for log lines.
+    pub fn plain_path(&self, ino: Ino) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if self
+            .walk(ino, |l| {
+                parts.push(l.plain_name.to_string_lossy().into_owned())
+            })
+            .is_none()
+        {
+            parts.push(format!("<inode {ino}>"));
+        }
+        parts.reverse();
+        format!("/{}", parts.join("/"))
+    }
+
     /// Records a lookup of the backing file `key` found at `parent`/`disk_name`:
-    /// reuses its node (moving it there, as after a rename or for another
-    /// hard link) or makes a new one. Returns our inode number.
+    /// reuses its node (making this name the one to use, as after a rename
+    /// or for another hard link) or makes a new one. Returns our inode number.
     pub fn remember(&mut self, parent: Ino, disk_name: &OsStr, plain: &OsStr, key: Key) -> Ino {
+        let link = Link {
+            parent,
+            disk_name: disk_name.to_os_string(),
+            plain_name: plain.to_os_string(),
+        };
         if let Some(&ino) = self.by_key.get(&key) {
             if let Some(n) = self.nodes.get_mut(&ino) {
                 n.lookups += 1;
                 if ino != ROOT {
-                    n.parent = parent;
-                    n.disk_name = disk_name.to_os_string();
-                    n.plain_name = plain.to_os_string();
+                    n.links
+                        .retain(|l| !(l.parent == parent && l.disk_name == disk_name));
+                    n.links.insert(0, link);
                     n.stale = false;
                 }
                 return ino;
@@ -130,9 +164,7 @@ impl InodeTable {
         self.nodes.insert(
             ino,
             Node {
-                parent,
-                disk_name: disk_name.to_os_string(),
-                plain_name: plain.to_os_string(),
+                links: vec![link],
                 key,
                 lookups: 1,
                 stale: false,
@@ -149,20 +181,27 @@ impl InodeTable {
         self.by_key.get(&key).copied()
     }
 
-    /// The node currently located at `parent`/`disk_name`, if any.
+    /// The node of backing file `key` if it is known under `parent`/`disk_name`.
     pub fn find_child(&self, parent: Ino, disk_name: &OsStr, key: Key) -> Option<Ino> {
         let ino = self.ino_of(key)?;
         let n = self.nodes.get(&ino)?;
-        (n.parent == parent && n.disk_name == disk_name).then_some(ino)
+        n.links
+            .iter()
+            .any(|l| l.parent == parent && l.disk_name == disk_name)
+            .then_some(ino)
     }
 
-    /// The entry `parent`/`disk_name` is gone (unlink, rmdir, or replaced by
-    /// a rename). `last_link`: the backing inode itself is gone, so its key
-    /// may be reused by a new file and must not map to this node any more.
-    pub fn unlinked(&mut self, ino: Ino, last_link: bool) {
+    /// The name `parent`/`disk_name` of `ino` is gone (unlink, rmdir, or
+    /// replaced by a rename). `last_link`: the backing inode itself is gone,
+    /// so its key may be reused by a new file and must not map here any more.
+    pub fn unlinked(&mut self, ino: Ino, parent: Ino, disk_name: &OsStr, last_link: bool) {
         if let Some(n) = self.nodes.get_mut(&ino) {
-            n.stale = true;
+            n.links
+                .retain(|l| !(l.parent == parent && l.disk_name == disk_name));
             n.size_cache = None;
+            if n.links.is_empty() || last_link {
+                n.stale = true;
+            }
             if last_link {
                 let key = n.key;
                 if self.by_key.get(&key) == Some(&ino) {
@@ -172,12 +211,19 @@ impl InodeTable {
         }
     }
 
-    /// Moves a node after a rename.
-    pub fn moved(&mut self, ino: Ino, new_parent: Ino, new_name: &OsStr, plain: &OsStr) {
+    /// Renames one name of a node.
+    pub fn moved(&mut self, ino: Ino, from: (Ino, &OsStr), to: (Ino, &OsStr), plain: &OsStr) {
         if let Some(n) = self.nodes.get_mut(&ino) {
-            n.parent = new_parent;
-            n.disk_name = new_name.to_os_string();
-            n.plain_name = plain.to_os_string();
+            n.links
+                .retain(|l| !(l.parent == from.0 && l.disk_name == from.1));
+            n.links.insert(
+                0,
+                Link {
+                    parent: to.0,
+                    disk_name: to.1.to_os_string(),
+                    plain_name: plain.to_os_string(),
+                },
+            );
         }
     }
 
@@ -204,29 +250,6 @@ impl InodeTable {
         }
     }
 
-    /// The plaintext path of `ino` inside the mount, for log lines.
-    pub fn plain_path(&self, ino: Ino) -> String {
-        let mut parts: Vec<String> = Vec::new();
-        let mut cur = ino;
-        for _ in 0..4096 {
-            if cur == ROOT {
-                break;
-            }
-            match self.nodes.get(&cur) {
-                Some(n) => {
-                    parts.push(n.plain_name.to_string_lossy().into_owned());
-                    cur = n.parent;
-                }
-                None => {
-                    parts.push(format!("<inode {cur}>"));
-                    break;
-                }
-            }
-        }
-        parts.reverse();
-        format!("/{}", parts.join("/"))
-    }
-
     /// Number of remembered inodes (for tests and memory reports).
     pub fn len(&self) -> usize {
         self.nodes.len()
@@ -248,7 +271,12 @@ mod tests {
         let d = t.remember(ROOT, OsStr::new("d"), OsStr::new("D"), (1, 10));
         let f = t.remember(d, OsStr::new("f"), OsStr::new("F"), (1, 11));
         assert_eq!(t.rel_path(f).unwrap(), PathBuf::from("d/f"));
-        t.moved(d, ROOT, OsStr::new("e"), OsStr::new("E"));
+        t.moved(
+            d,
+            (ROOT, OsStr::new("d")),
+            (ROOT, OsStr::new("e")),
+            OsStr::new("E"),
+        );
         assert_eq!(t.plain_path(f), "/E/F");
         assert_eq!(t.rel_path(f).unwrap(), PathBuf::from("e/f"));
         // A second hard link: same node.
@@ -257,7 +285,10 @@ mod tests {
             f
         );
         assert_eq!(t.rel_path(f).unwrap(), PathBuf::from("g"));
-        t.unlinked(f, true);
+        // Unlinking one name leaves the other usable.
+        t.unlinked(f, ROOT, OsStr::new("g"), false);
+        assert_eq!(t.rel_path(f).unwrap(), PathBuf::from("e/f"));
+        t.unlinked(f, d, OsStr::new("f"), true);
         assert!(t.rel_path(f).is_none());
         assert!(t.ino_of((1, 11)).is_none());
         t.forget(f, 2);

@@ -1,0 +1,448 @@
+//! Every operation through a real mount, for both profiles, checked through
+//! the mount and by decrypting the ciphertext with the format crate.
+
+mod common;
+
+use common::{all_kinds, decrypt_file, Kind, Mounted};
+use std::fs::{self, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+fn pattern(n: usize, seed: u8) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+fn files_and_content(kind: Kind) {
+    let m = Mounted::new(kind);
+    let cs = match kind {
+        Kind::V1 { cs, .. } | Kind::Legacy { cs, .. } => cs as usize,
+    };
+    // Sizes around the chunk boundaries.
+    for (i, n) in [0, 1, cs - 1, cs, cs + 1, 3 * cs + 5, 100_000]
+        .into_iter()
+        .enumerate()
+    {
+        let rel = format!("f{i}");
+        let data = pattern(n, i as u8);
+        fs::write(m.p(&rel), &data).unwrap();
+        assert_eq!(fs::read(m.p(&rel)).unwrap(), data, "{kind:?} size {n}");
+        assert_eq!(fs::metadata(m.p(&rel)).unwrap().len(), n as u64);
+        assert_eq!(
+            m.decrypt_backing(&rel),
+            data,
+            "{kind:?} backing of size {n}"
+        );
+    }
+
+    // Overwrite in the middle, across a chunk boundary.
+    let mut model = pattern(100_000, 6);
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(m.p("f6"))
+        .unwrap();
+    let patch = pattern(cs + 7, 99);
+    f.write_all_at(&patch, cs as u64 - 3).unwrap();
+    model[cs - 3..cs - 3 + patch.len()].copy_from_slice(&patch);
+    // Write past EOF: a hole of real encrypted zeros.
+    f.write_all_at(b"tail", 200_000).unwrap();
+    model.resize(200_000, 0);
+    model.extend_from_slice(b"tail");
+    f.sync_all().unwrap();
+    drop(f);
+    assert_eq!(fs::read(m.p("f6")).unwrap(), model);
+    assert_eq!(m.decrypt_backing("f6"), model);
+
+    // Truncate down (mid-chunk) and up.
+    let f = OpenOptions::new().write(true).open(m.p("f6")).unwrap();
+    f.set_len(12_345).unwrap();
+    model.truncate(12_345);
+    assert_eq!(m.decrypt_backing("f6"), model);
+    f.set_len(50_001).unwrap();
+    model.resize(50_001, 0);
+    drop(f);
+    assert_eq!(fs::read(m.p("f6")).unwrap(), model);
+    assert_eq!(m.decrypt_backing("f6"), model);
+
+    // Append.
+    let mut f = OpenOptions::new().append(true).open(m.p("f6")).unwrap();
+    f.write_all(b"appended").unwrap();
+    drop(f);
+    model.extend_from_slice(b"appended");
+    assert_eq!(fs::read(m.p("f6")).unwrap(), model);
+
+    // Several handles on one file see each other's writes.
+    let mut a = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(m.p("f1"))
+        .unwrap();
+    let b = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(m.p("f1"))
+        .unwrap();
+    b.write_all_at(b"xyz", 0).unwrap();
+    let mut s = String::new();
+    a.seek(SeekFrom::Start(0)).unwrap();
+    a.read_to_string(&mut s).unwrap();
+    assert_eq!(s, "xyz");
+
+    // O_TRUNC.
+    fs::write(m.p("f5"), b"short").unwrap();
+    assert_eq!(m.decrypt_backing("f5"), b"short");
+}
+
+#[test]
+fn files_and_content_every_profile() {
+    for kind in all_kinds() {
+        files_and_content(kind);
+    }
+}
+
+fn tree_ops(kind: Kind) {
+    let m = Mounted::new(kind);
+    fs::create_dir(m.p("d1")).unwrap();
+    fs::create_dir_all(m.p("d1/d2/d3")).unwrap();
+    fs::write(m.p("d1/d2/d3/deep"), b"deep").unwrap();
+    fs::write(m.p("a"), b"A").unwrap();
+    fs::write(m.p("b"), b"B").unwrap();
+
+    // readdir shows exactly the user's entries (no conf, no diriv).
+    let mut names: Vec<String> = fs::read_dir(&m.mnt)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a", "b", "d1"], "{kind:?}");
+
+    // rename within a dir, across dirs, over an existing target.
+    fs::rename(m.p("a"), m.p("a2")).unwrap();
+    fs::rename(m.p("a2"), m.p("d1/d2/a3")).unwrap();
+    assert_eq!(fs::read(m.p("d1/d2/a3")).unwrap(), b"A");
+    assert_eq!(m.decrypt_backing("d1/d2/a3"), b"A");
+    fs::rename(m.p("b"), m.p("d1/d2/a3")).unwrap();
+    assert_eq!(fs::read(m.p("d1/d2/a3")).unwrap(), b"B");
+    assert!(!m.p("b").exists());
+    // A directory moved with its subtree; names below it still decode.
+    fs::rename(m.p("d1/d2"), m.p("moved")).unwrap();
+    assert_eq!(fs::read(m.p("moved/d3/deep")).unwrap(), b"deep");
+    assert_eq!(m.decrypt_backing("moved/d3/deep"), b"deep");
+
+    // RENAME_NOREPLACE and RENAME_EXCHANGE.
+    fs::write(m.p("x"), b"X").unwrap();
+    fs::write(m.p("y"), b"Y").unwrap();
+    let r = nix::fcntl::renameat2(
+        None,
+        &m.p("x"),
+        None,
+        &m.p("y"),
+        nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+    );
+    assert_eq!(r, Err(nix::errno::Errno::EEXIST));
+    nix::fcntl::renameat2(
+        None,
+        &m.p("x"),
+        None,
+        &m.p("y"),
+        nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+    )
+    .unwrap();
+    assert_eq!(fs::read(m.p("x")).unwrap(), b"Y");
+    assert_eq!(fs::read(m.p("y")).unwrap(), b"X");
+
+    // unlink, rmdir, non-empty rmdir.
+    assert!(fs::remove_dir(m.p("moved")).is_err());
+    fs::remove_file(m.p("moved/d3/deep")).unwrap();
+    fs::remove_dir(m.p("moved/d3")).unwrap();
+    assert!(!m.p("moved/d3").exists());
+
+    // symlink / readlink; the stored target is encrypted with encrypted names (fusecry/1).
+    std::os::unix::fs::symlink("../some/target", m.p("ln")).unwrap();
+    assert_eq!(
+        fs::read_link(m.p("ln")).unwrap(),
+        Path::new("../some/target")
+    );
+    assert_eq!(fs::symlink_metadata(m.p("ln")).unwrap().len(), 14);
+    let stored = fs::read_link(m.backing("ln")).unwrap();
+    let encrypted = matches!(kind, Kind::V1 { names: true, .. });
+    assert_eq!(stored != Path::new("../some/target"), encrypted, "{kind:?}");
+
+    // hard link.
+    fs::hard_link(m.p("x"), m.p("x-link")).unwrap();
+    assert_eq!(fs::metadata(m.p("x")).unwrap().nlink(), 2);
+    fs::write(m.p("x-link"), b"via link").unwrap();
+    assert_eq!(fs::read(m.p("x")).unwrap(), b"via link");
+    fs::remove_file(m.p("x")).unwrap();
+    assert_eq!(fs::read(m.p("x-link")).unwrap(), b"via link");
+
+    // mkfifo / mknod.
+    nix::unistd::mkfifo(
+        &m.p("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o640),
+    )
+    .unwrap();
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(
+        &fs::symlink_metadata(m.p("fifo")).unwrap().file_type()
+    ));
+
+    // chmod, chown, utimens.
+    fs::set_permissions(m.p("y"), fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(fs::metadata(m.p("y")).unwrap().mode() & 0o777, 0o600);
+    assert_eq!(fs::metadata(m.backing("y")).unwrap().mode() & 0o777, 0o600);
+    std::os::unix::fs::chown(m.p("y"), Some(1234), Some(4321)).unwrap();
+    let md = fs::metadata(m.p("y")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (1234, 4321));
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    fs::File::options()
+        .write(true)
+        .open(m.p("y"))
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+    assert_eq!(fs::metadata(m.p("y")).unwrap().mtime(), 1_000_000_000);
+
+    // statfs is scaled to plaintext: never more than the backing fs.
+    let a = nix::sys::statvfs::statvfs(&m.mnt).unwrap();
+    let b = nix::sys::statvfs::statvfs(&m.cipher).unwrap();
+    let cs = m.codec.chunk_size();
+    let want = (b.blocks() as u128 * cs as u128 / (cs as u128 + 48)) as u64;
+    assert!(
+        a.blocks().abs_diff(want) <= b.blocks() / 100 + 1,
+        "{kind:?}"
+    );
+
+    // fallocate grows with encrypted zeros; punching holes is refused.
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(m.p("y"))
+        .unwrap();
+    nix::fcntl::fallocate(
+        f.as_raw_fd(),
+        nix::fcntl::FallocateFlags::empty(),
+        0,
+        10_000,
+    )
+    .unwrap();
+    assert_eq!(f.metadata().unwrap().len(), 10_000);
+    let mut want = b"X".to_vec();
+    want.resize(10_000, 0);
+    assert_eq!(m.decrypt_backing("y"), want);
+    assert!(nix::fcntl::fallocate(
+        f.as_raw_fd(),
+        nix::fcntl::FallocateFlags::FALLOC_FL_PUNCH_HOLE
+            | nix::fcntl::FallocateFlags::FALLOC_FL_KEEP_SIZE,
+        0,
+        10
+    )
+    .is_err());
+    f.sync_all().unwrap();
+    nix::unistd::fsync(fs::File::open(&m.mnt).unwrap().as_raw_fd()).unwrap();
+}
+
+#[test]
+fn tree_ops_every_profile() {
+    for kind in all_kinds() {
+        tree_ops(kind);
+    }
+}
+
+#[test]
+fn xattrs_are_encrypted_in_fusecry1() {
+    let m = Mounted::new(Kind::V1 {
+        cs: 4096,
+        names: true,
+    });
+    fs::write(m.p("f"), b"x").unwrap();
+    xattr::set(m.p("f"), "user.comment", b"secret value").unwrap();
+    assert_eq!(
+        xattr::get(m.p("f"), "user.comment").unwrap().unwrap(),
+        b"secret value"
+    );
+    let names: Vec<_> = xattr::list(m.p("f")).unwrap().collect();
+    assert_eq!(names, ["user.comment"]);
+    // On disk: neither the name nor the value in the clear.
+    let disk: Vec<_> = xattr::list(m.backing("f")).unwrap().collect();
+    assert_eq!(disk.len(), 1);
+    let d = disk[0].to_str().unwrap();
+    assert!(d.starts_with("user.fcry.") && !d.contains("comment"));
+    let v = xattr::get(m.backing("f"), d).unwrap().unwrap();
+    assert!(!v.windows(6).any(|w| w == b"secret"));
+    xattr::remove(m.p("f"), "user.comment").unwrap();
+    assert!(xattr::get(m.p("f"), "user.comment").unwrap().is_none());
+    // Other namespaces cannot be stored encrypted.
+    assert!(xattr::set(m.p("f"), "trusted.x", b"v").is_err());
+}
+
+#[test]
+fn long_names_and_reserved_files() {
+    let m = Mounted::new(Kind::V1 {
+        cs: 4096,
+        names: true,
+    });
+    let long = "é".repeat(127); // 254 bytes
+    fs::write(m.p(&long), b"long").unwrap();
+    assert_eq!(fs::read(m.p(&long)).unwrap(), b"long");
+    let listed: Vec<String> = fs::read_dir(&m.mnt)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(listed, [long.clone()]);
+    let disk: Vec<String> = fs::read_dir(&m.cipher)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(disk
+        .iter()
+        .any(|d| d.starts_with("fusecry.longname.") && d.ends_with(".name")));
+    fs::create_dir(m.p("sub")).unwrap();
+    let long2 = "x".repeat(255);
+    fs::rename(m.p(&long), m.p(&format!("sub/{long2}"))).unwrap();
+    assert_eq!(fs::read(m.p(&format!("sub/{long2}"))).unwrap(), b"long");
+    // The old sidecar went with the old name.
+    let sidecars = fs::read_dir(&m.cipher)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".name")
+        })
+        .count();
+    assert_eq!(sidecars, 0);
+    assert_eq!(
+        fs::write(m.p(&"y".repeat(256)), b"")
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::ENAMETOOLONG)
+    );
+    // Conf and diriv are not reachable.
+    assert!(!m.p("fusecry.conf").exists());
+    assert!(!m.p("fusecry.diriv").exists());
+}
+
+#[test]
+fn conf_is_hidden_and_protected_with_plain_names() {
+    for kind in [
+        Kind::V1 {
+            cs: 4096,
+            names: false,
+        },
+        Kind::Legacy {
+            cs: 4096,
+            names: false,
+        },
+    ] {
+        let m = Mounted::new(kind);
+        assert!(!m.p("fusecry.conf").exists());
+        assert!(fs::write(m.p("fusecry.conf"), b"evil").is_err());
+        fs::write(m.p("other"), b"x").unwrap();
+        assert!(fs::rename(m.p("other"), m.p("fusecry.conf")).is_err());
+        assert!(fs::remove_file(m.p("fusecry.conf")).is_err());
+        // The conf on disk is untouched.
+        let c = fs::read(m.cipher.join("fusecry.conf")).unwrap();
+        assert!(fusecry_format::Conf::parse(&c).is_ok());
+        // Not hidden below the root.
+        fs::create_dir(m.p("d")).unwrap();
+        fs::write(m.p("d/fusecry.conf"), b"ok").unwrap();
+        assert_eq!(fs::read(m.p("d/fusecry.conf")).unwrap(), b"ok");
+    }
+}
+
+#[test]
+fn subdirectory_mount_both_profiles() {
+    for kind in [
+        Kind::V1 {
+            cs: 4096,
+            names: true,
+        },
+        Kind::Legacy {
+            cs: 4096,
+            names: true,
+        },
+    ] {
+        let mut m = Mounted::new(kind);
+        fs::create_dir_all(m.p("sub/inner")).unwrap();
+        fs::write(m.p("sub/inner/f"), b"in sub").unwrap();
+        let sub_backing = m.backing("sub");
+        m.unmount();
+        let mnt2 = m.tmp.path().join("mnt2");
+        fs::create_dir(&mnt2).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let sub = common::Mounted::mount_existing(
+            tmp,
+            sub_backing,
+            mnt2.clone(),
+            m.codec.clone(),
+            fusecry_fuse::MountOptions::default(),
+        );
+        assert_eq!(
+            fs::read(mnt2.join("inner/f")).unwrap(),
+            b"in sub",
+            "{kind:?}"
+        );
+        fs::write(mnt2.join("new"), b"new").unwrap();
+        assert_eq!(fs::read(mnt2.join("new")).unwrap(), b"new");
+        drop(sub);
+    }
+}
+
+#[test]
+fn read_only_mount_refuses_changes() {
+    let m = Mounted::new(Kind::V1 {
+        cs: 4096,
+        names: true,
+    });
+    fs::write(m.p("f"), b"data").unwrap();
+    let mut opts = fusecry_fuse::MountOptions::default();
+    opts.fs.read_only = true;
+    opts.fs.writeback = false;
+    let m = m.remount(opts);
+    assert_eq!(fs::read(m.p("f")).unwrap(), b"data");
+    assert_eq!(
+        fs::write(m.p("g"), b"x").unwrap_err().raw_os_error(),
+        Some(libc::EROFS)
+    );
+    assert!(OpenOptions::new().write(true).open(m.p("f")).is_err());
+}
+
+#[test]
+fn unlinked_open_file_stays_usable() {
+    let m = Mounted::new(Kind::V1 {
+        cs: 4096,
+        names: true,
+    });
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(m.p("tmp"))
+        .unwrap();
+    f.write_all(b"still here").unwrap();
+    fs::remove_file(m.p("tmp")).unwrap();
+    let mut s = String::new();
+    f.seek(SeekFrom::Start(0)).unwrap();
+    f.read_to_string(&mut s).unwrap();
+    assert_eq!(s, "still here");
+    assert_eq!(f.metadata().unwrap().len(), 10);
+}
+
+#[test]
+fn empty_file_ciphertext_is_header_and_trailer() {
+    let m = Mounted::new(Kind::V1 {
+        cs: 4096,
+        names: true,
+    });
+    fs::write(m.p("empty"), b"").unwrap();
+    let stored = fs::read(m.backing("empty")).unwrap();
+    assert_eq!(stored.len(), 60);
+    assert!(decrypt_file(&m.codec, &stored).is_empty());
+}
