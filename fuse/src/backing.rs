@@ -186,6 +186,23 @@ pub fn lchown(p: &Path, uid: Option<u32>, gid: Option<u32>) -> Res<()> {
     std::os::unix::fs::lchown(p, uid, gid).map_err(errno)
 }
 
+/// `fchmod`.
+pub fn fchmod(f: &File, mode: u32) -> Res<()> {
+    f.set_permissions(fs::Permissions::from_mode(mode & 0o7777))
+        .map_err(errno)
+}
+
+/// `fchown`; `None` leaves that id unchanged.
+pub fn fchown(f: &File, uid: Option<u32>, gid: Option<u32>) -> Res<()> {
+    std::os::unix::fs::fchown(f, uid, gid).map_err(errno)
+}
+
+/// `futimens`.
+pub fn futimens(f: &File, atime: Time, mtime: Time) -> Res<()> {
+    use std::os::fd::AsRawFd;
+    nix::sys::stat::futimens(f.as_raw_fd(), &timespec(atime), &timespec(mtime)).map_err(nix_errno)
+}
+
 /// Time argument of [`utimens`].
 #[derive(Clone, Copy, Debug)]
 pub enum Time {

@@ -415,7 +415,24 @@ impl CryptFs {
         }
         let p = match p {
             Ok(p) => p,
-            Err(e) => return self.getattr(ino, fh).and(Err(e)),
+            // An unlinked file that is still open: change it through its descriptor.
+            Err(e) => {
+                let of = fh
+                    .and_then(|fh| self.handles.file(fh))
+                    .map(|h| h.file)
+                    .or_else(|| self.handles.open_file(ino))
+                    .ok_or(e)?;
+                if let Some(mode) = mode {
+                    backing::fchmod(&of.file, mode)?;
+                }
+                if uid.is_some() || gid.is_some() {
+                    backing::fchown(&of.file, uid, gid)?;
+                }
+                if !matches!((atime, mtime), (Time::Omit, Time::Omit)) {
+                    backing::futimens(&of.file, atime, mtime)?;
+                }
+                return self.getattr(ino, None);
+            }
         };
         if let Some(mode) = mode {
             if !backing::lstat(&p)?.file_type().is_symlink() {
