@@ -181,12 +181,18 @@ fn run_model(kind: Kind, seed: u64) {
             86..=91 => {
                 let d = if rng.gen_bool(0.5) { "d" } else { "e" };
                 desc = format!("mkdir {d}");
-                sides.iter_mut().map(|s| out(fs::create_dir(s.p(d)))).collect()
+                sides
+                    .iter_mut()
+                    .map(|s| out(fs::create_dir(s.p(d))))
+                    .collect()
             }
             92..=95 => {
                 let d = if rng.gen_bool(0.5) { "d" } else { "e" };
                 desc = format!("rmdir {d}");
-                sides.iter_mut().map(|s| out(fs::remove_dir(s.p(d)))).collect()
+                sides
+                    .iter_mut()
+                    .map(|s| out(fs::remove_dir(s.p(d))))
+                    .collect()
             }
             _ => {
                 desc = format!("read whole {name}");
@@ -220,7 +226,11 @@ fn run_model(kind: Kind, seed: u64) {
         let b = fs::read(plain.path().join(n)).ok();
         assert_eq!(a, b, "{kind:?} seed {seed}: final content of {n}");
         if let Some(b) = b {
-            assert_eq!(m.decrypt_backing(n), b, "{kind:?} seed {seed}: ciphertext of {n}");
+            assert_eq!(
+                m.decrypt_backing(n),
+                b,
+                "{kind:?} seed {seed}: ciphertext of {n}"
+            );
         }
     }
 }
@@ -242,9 +252,18 @@ fn model_random_operations() {
     let seed = seed();
     println!("model test seed {seed} ({OPS} operations per volume kind)");
     for kind in [
-        Kind::V1 { cs: 16, names: true },
-        Kind::V1 { cs: 4096, names: true },
-        Kind::Legacy { cs: 4096, names: true },
+        Kind::V1 {
+            cs: 16,
+            names: true,
+        },
+        Kind::V1 {
+            cs: 4096,
+            names: true,
+        },
+        Kind::Legacy {
+            cs: 4096,
+            names: true,
+        },
     ] {
         run_model(kind, seed);
     }
@@ -285,9 +304,18 @@ fn concurrent(m: &Mounted) {
 #[test]
 fn concurrent_writers_one_file_and_many_files() {
     for kind in [
-        Kind::V1 { cs: 4096, names: true },
-        Kind::V1 { cs: 16, names: false },
-        Kind::Legacy { cs: 4096, names: true },
+        Kind::V1 {
+            cs: 4096,
+            names: true,
+        },
+        Kind::V1 {
+            cs: 16,
+            names: false,
+        },
+        Kind::Legacy {
+            cs: 4096,
+            names: true,
+        },
     ] {
         concurrent(&Mounted::new(kind));
         // And without the kernel's writeback cache: every write reaches us.

@@ -292,7 +292,7 @@ fn long_names_and_reserved_files() {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(listed, [long.clone()]);
+    assert_eq!(listed, std::slice::from_ref(&long));
     let disk: Vec<String> = fs::read_dir(&m.cipher)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -1,0 +1,124 @@
+//! External test suites against a real mount: `fsx` (random file operations
+//! checked against an in-memory model) and `pjdfstest` (POSIX semantics),
+//! the latter also on a plain directory in the same run for comparison.
+//! Both tools are installed by ./test.sh (`cargo install fsx pjdfstest`);
+//! a missing tool fails the test, it never skips.
+
+mod common;
+
+use common::{Kind, Mounted};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+/// fsx operations per chunk size.
+const FSX_OPS: u32 = 100_000;
+
+/// pjdfstest cases that fail on the mount for a reason inherent to an
+/// encrypted overlay (each also listed in README "Known differences").
+const PJD_INHERENT: &[(&str, &str)] = &[];
+
+fn tool(name: &str) -> std::path::PathBuf {
+    let home = std::env::var_os("HOME").unwrap_or_default();
+    for dir in std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain([Path::new(&home).join(".cargo/bin")])
+    {
+        let p = dir.join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("{name} is not installed: run ./test.sh, or `cargo install {name}`");
+}
+
+#[test]
+fn fsx_on_the_mount() {
+    let fsx = tool("fsx");
+    for cs in [16, 4096, 65536] {
+        let m = Mounted::new(Kind::V1 { cs, names: true });
+        let seed = 1000 + cs;
+        let out = Command::new(&fsx)
+            .arg("-N")
+            .arg(FSX_OPS.to_string())
+            .arg("-S")
+            .arg(seed.to_string())
+            .arg("-P")
+            .arg(m.tmp.path())
+            .arg(m.p("fsx.bin"))
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success() && text.contains("A-OK"),
+            "fsx failed on chunk size {cs} (seed {seed}):\n{text}"
+        );
+        // The ciphertext of what fsx left behind decrypts to what the mount shows.
+        let shown = std::fs::read(m.p("fsx.bin")).unwrap();
+        assert_eq!(m.decrypt_backing("fsx.bin"), shown);
+        println!("fsx: {FSX_OPS} operations, chunk size {cs}, seed {seed}: no mismatch");
+    }
+}
+
+fn pjdfstest(dir: &Path) -> (usize, BTreeSet<String>) {
+    let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/pjdfstest.toml");
+    let out = Command::new(tool("pjdfstest"))
+        .arg("-c")
+        .arg(conf)
+        .arg("-p")
+        .arg(dir)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let ok = text
+        .lines()
+        .filter(|l| l.trim_end().ends_with(" ok"))
+        .count();
+    let failed = text
+        .lines()
+        .filter(|l| l.trim_end().ends_with("FAILED"))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    (ok, failed)
+}
+
+#[test]
+fn pjdfstest_on_the_mount_and_a_plain_directory() {
+    let mut opts = fusecry_fuse::MountOptions::default();
+    // pjdfstest switches to other users: they must be let in.
+    opts.allow_other = true;
+    let m = Mounted::with(
+        Kind::V1 {
+            cs: 4096,
+            names: true,
+        },
+        opts,
+    );
+    let work = m.p("pjd");
+    std::fs::create_dir(&work).unwrap();
+    let (ok, failed) = pjdfstest(&work);
+    let plain = tempfile::tempdir().unwrap();
+    let (plain_ok, plain_failed) = pjdfstest(plain.path());
+    println!(
+        "pjdfstest: mount {ok} passed, {} failed; plain directory {plain_ok} passed, {} failed",
+        failed.len(),
+        plain_failed.len()
+    );
+    assert!(ok > 300, "pjdfstest ran only {ok} cases");
+    let allowed: BTreeSet<String> = PJD_INHERENT.iter().map(|(n, _)| n.to_string()).collect();
+    let unexpected: Vec<_> = failed
+        .iter()
+        .filter(|f| !allowed.contains(*f) && !plain_failed.contains(*f))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "pjdfstest cases failing on the mount only: {unexpected:?}"
+    );
+}
