@@ -34,36 +34,44 @@ fn tool(name: &str) -> std::path::PathBuf {
     panic!("{name} is not installed: run ./test.sh, or `cargo install {name}`");
 }
 
+fn fsx_run(fsx: &Path, cs: u64) {
+    let m = Mounted::new(Kind::V1 { cs, names: true });
+    let seed = 1000 + cs;
+    let out = Command::new(fsx)
+        .arg("-N")
+        .arg(FSX_OPS.to_string())
+        .arg("-S")
+        .arg(seed.to_string())
+        .arg("-P")
+        .arg(m.tmp.path())
+        .arg(m.p("fsx.bin"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("A-OK"),
+        "fsx failed on chunk size {cs} (seed {seed}):\n{text}"
+    );
+    // The ciphertext of what fsx left behind decrypts to what the mount shows.
+    let shown = std::fs::read(m.p("fsx.bin")).unwrap();
+    assert_eq!(m.decrypt_backing("fsx.bin"), shown);
+    println!("fsx: {FSX_OPS} operations, chunk size {cs}, seed {seed}: no mismatch");
+}
+
 #[test]
 fn fsx_on_the_mount() {
     let fsx = tool("fsx");
-    for cs in [16, 4096, 65536] {
-        let m = Mounted::new(Kind::V1 { cs, names: true });
-        let seed = 1000 + cs;
-        let out = Command::new(&fsx)
-            .arg("-N")
-            .arg(FSX_OPS.to_string())
-            .arg("-S")
-            .arg(seed.to_string())
-            .arg("-P")
-            .arg(m.tmp.path())
-            .arg(m.p("fsx.bin"))
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success() && text.contains("A-OK"),
-            "fsx failed on chunk size {cs} (seed {seed}):\n{text}"
-        );
-        // The ciphertext of what fsx left behind decrypts to what the mount shows.
-        let shown = std::fs::read(m.p("fsx.bin")).unwrap();
-        assert_eq!(m.decrypt_backing("fsx.bin"), shown);
-        println!("fsx: {FSX_OPS} operations, chunk size {cs}, seed {seed}: no mismatch");
-    }
+    // Three mounts at once: fsx mostly waits on round trips to the kernel.
+    std::thread::scope(|s| {
+        for cs in [16, 4096, 65536] {
+            let fsx = &fsx;
+            s.spawn(move || fsx_run(fsx, cs));
+        }
+    });
 }
 
 fn pjdfstest(dir: &Path) -> (usize, BTreeSet<String>) {
@@ -91,9 +99,11 @@ fn pjdfstest(dir: &Path) -> (usize, BTreeSet<String>) {
 
 #[test]
 fn pjdfstest_on_the_mount_and_a_plain_directory() {
-    let mut opts = fusecry_fuse::MountOptions::default();
     // pjdfstest switches to other users: they must be let in.
-    opts.allow_other = true;
+    let opts = fusecry_fuse::MountOptions {
+        allow_other: true,
+        ..Default::default()
+    };
     let m = Mounted::with(
         Kind::V1 {
             cs: 4096,

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what the mount tests need (fuse3 for
+# fusermount3, fsx, pjdfstest), then runs every test of the workspace.
+# The mount tests mount for real: run as root, with /dev/fuse.
+set -euo pipefail
+cd "$(dirname "$0")"
+export PATH="$HOME/.cargo/bin:$PATH"
+have() { command -v "$1" >/dev/null 2>&1; }
+if [ "$(id -u)" = 0 ] && { ! have fusermount3 || ! have python3 || ! have openssl; }; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3 python3 openssl >/dev/null
+fi
+have fsx || cargo install --locked fsx@0.3.2
+have pjdfstest || cargo install --locked pjdfstest@0.2.2
+cargo test --workspace -- --show-output
