@@ -58,7 +58,12 @@ impl Filesystem for Adapter {
         let _ = config.set_max_write(MAX_IO);
         let _ = config.set_max_readahead(MAX_IO);
         let _ = config.set_max_background(64);
-        let mut want = InitFlags::FUSE_PARALLEL_DIROPS | InitFlags::FUSE_ASYNC_READ;
+        // Always READDIRPLUS: a listing carries every entry's attributes, so
+        // `ls -l`, `find -ls` and `tar` need no lookup round trip per entry
+        // (the kernel's AUTO mode falls back to lookups after the first batch).
+        let mut want = InitFlags::FUSE_PARALLEL_DIROPS
+            | InitFlags::FUSE_ASYNC_READ
+            | InitFlags::FUSE_DO_READDIRPLUS;
         if self.writeback {
             want |= InitFlags::FUSE_WRITEBACK_CACHE;
         }
@@ -374,6 +379,26 @@ impl Filesystem for Adapter {
                 }
                 reply.ok();
             }
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: fuser::ReplyDirectoryPlus,
+    ) {
+        trace_op!("readdirplus ino={} off={offset}", ino.0);
+        let r = self
+            .fs
+            .readdirplus(ino.0, fh.0, offset, |i, next, name, attr| {
+                reply.add(INodeNo(i), next, name, &TTL, attr, Generation(0))
+            });
+        match r {
+            Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
     }

@@ -77,6 +77,15 @@ fn key(m: &Metadata) -> Key {
     (m.dev(), m.ino())
 }
 
+/// What must not change for a cached plaintext size to stay valid.
+fn stamp(m: &Metadata) -> (u64, i64, i64) {
+    (
+        m.len(),
+        m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+        m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+    )
+}
+
 fn kind_of(m: &Metadata) -> FileType {
     let t = m.file_type();
     if t.is_dir() {
@@ -257,6 +266,13 @@ impl CryptFs {
                 return size;
             }
         }
+        // The stored length alone pins the size when no padding window is
+        // possible (an empty file); otherwise the trailer says.
+        if let Some(r) = self.codec.layout().plain_size_range(m.len()) {
+            if r.start() == r.end() && self.codec.layout().stored_size(*r.start()) == m.len() {
+                return *r.start();
+            }
+        }
         let size = match backing::open_file(p, true)
             .and_then(|f| content::stored_file_size(&self.codec, &f))
         {
@@ -323,11 +339,13 @@ impl CryptFs {
             return Ok(());
         }
         let d = backing::lstat(dir)?;
-        let gid = if d.mode() & libc::S_ISGID != 0 {
-            d.gid()
-        } else {
-            who.gid
-        };
+        let sgid = d.mode() & libc::S_ISGID != 0;
+        // We created it as root: it already has uid 0 and either the
+        // directory's group (set-group-ID) or ours.
+        if who.uid == 0 && (sgid || who.gid == nix::unistd::getegid().as_raw()) {
+            return Ok(());
+        }
+        let gid = if sgid { d.gid() } else { who.gid };
         backing::lchown(p, Some(who.uid), Some(gid))
     }
 
@@ -446,6 +464,16 @@ impl CryptFs {
             backing::utimens(&p, atime, mtime)?;
         }
         let m = backing::lstat(&p)?;
+        if size.is_none() {
+            // Only metadata changed: a cached size stays valid under the new stamp.
+            if let Some(n) = self.inodes.lock().get_mut(ino) {
+                if let Some((old, sz)) = n.size_cache {
+                    if old.0 == m.len() {
+                        n.size_cache = Some((stamp(&m), sz));
+                    }
+                }
+            }
+        }
         Ok(self.attr(ino, &p, &m))
     }
 
@@ -805,7 +833,17 @@ impl CryptFs {
 
     /// release
     pub fn release(&self, fh: u64) {
-        self.handles.release_file(fh);
+        if let Some((ino, of)) = self.handles.release_file(fh) {
+            // Keep the verified size: the next stat needs no trailer read.
+            let st = of.state.read();
+            if st.damaged.is_none() {
+                if let Ok(m) = of.file.metadata() {
+                    if let Some(n) = self.inodes.lock().get_mut(ino) {
+                        n.size_cache = Some((stamp(&m), st.size));
+                    }
+                }
+            }
+        }
     }
 
     /// fallocate: mode 0 grows the file with encrypted zeros; KEEP_SIZE
@@ -885,6 +923,60 @@ impl CryptFs {
             ));
         }
         Ok(out)
+    }
+
+    /// readdirplus: like readdir with each entry's attributes; every entry
+    /// passed to `add` counts as a lookup unless `add` reports the reply full
+    /// (then that entry is forgotten again and listing stops).
+    pub fn readdirplus(
+        &self,
+        ino: Ino,
+        fh: u64,
+        offset: u64,
+        mut add: impl FnMut(u64, u64, &OsStr, &FileAttr) -> bool,
+    ) -> Res<()> {
+        let d = self.handles.dir(fh).ok_or(Errno::EBADF)?;
+        let (dir, _, _) = self.dir(ino)?;
+        if offset == 0 {
+            let a = self.getattr(ino, None)?;
+            if add(ino, 1, OsStr::new("."), &a) {
+                return Ok(());
+            }
+        }
+        if offset <= 1 {
+            let parent = self
+                .inodes
+                .lock()
+                .get(ino)
+                .map(|n| n.parent())
+                .unwrap_or(ROOT);
+            let a = self
+                .getattr(parent, None)
+                .or_else(|_| self.getattr(ino, None))?;
+            if add(parent, 2, OsStr::new(".."), &a) {
+                return Ok(());
+            }
+        }
+        for (i, e) in d
+            .entries
+            .iter()
+            .enumerate()
+            .skip(offset.saturating_sub(2) as usize)
+        {
+            let p = dir.join(&e.disk_name);
+            // Gone since opendir: skip it, as readdir of a live directory may.
+            let Ok(m) = backing::lstat(&p) else { continue };
+            let child = self
+                .inodes
+                .lock()
+                .remember(ino, &e.disk_name, &e.name, key(&m));
+            let a = self.attr(child, &p, &m);
+            if add(child, i as u64 + 3, &e.name, &a) {
+                self.forget(child, 1);
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// releasedir

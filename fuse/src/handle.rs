@@ -102,17 +102,17 @@ impl Handles {
         self.inner.lock().files.get(&fh).cloned()
     }
 
-    /// Drops file handle `fh`; the open file goes with its last handle.
-    pub fn release_file(&self, fh: u64) {
+    /// Drops file handle `fh`; the open file goes with its last handle and
+    /// is returned then (its size can outlive it in the inode's cache).
+    pub fn release_file(&self, fh: u64) -> Option<(Ino, Arc<OpenFile>)> {
         let mut g = self.inner.lock();
-        if let Some(h) = g.files.remove(&fh) {
-            if let Some((_, n)) = g.open.get_mut(&h.ino) {
-                *n -= 1;
-                if *n == 0 {
-                    g.open.remove(&h.ino);
-                }
-            }
+        let h = g.files.remove(&fh)?;
+        let (_, n) = g.open.get_mut(&h.ino)?;
+        *n -= 1;
+        if *n == 0 {
+            return g.open.remove(&h.ino).map(|(f, _)| (h.ino, f));
         }
+        None
     }
 
     /// Adds a directory handle.
