@@ -283,9 +283,15 @@ impl Filesystem for Adapter {
     ) {
         trace_op!("read ino={} off={offset} size={size}", ino.0);
         self.fs.touch();
-        match self.fs.read(ino.0, fh.0, offset, size) {
-            Ok(d) => reply.data(&d),
-            Err(e) => reply.error(e),
+        // The reply is sent from inside the read, straight from its buffer.
+        let mut reply = Some(reply);
+        let r = self.fs.read(ino.0, fh.0, offset, size, |d| {
+            if let Some(r) = reply.take() {
+                r.data(d)
+            }
+        });
+        if let (Err(e), Some(r)) = (r, reply.take()) {
+            r.error(e);
         }
     }
 

@@ -14,10 +14,32 @@ use rand_core::CryptoRngCore;
 use rayon::prelude::*;
 use std::fs::File;
 
+/// Per-thread buffers reused by every request: allocating a large buffer per
+/// request costs an mmap, page faults and munmap each time.
+#[derive(Default)]
+struct Scratch {
+    stored: Vec<u8>,
+    plain: Vec<u8>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// Makes `v` exactly `n` bytes long without caring about its content.
+fn sized(v: &mut Vec<u8>, n: usize) -> &mut [u8] {
+    if v.len() < n {
+        v.resize(n, 0);
+    }
+    &mut v[..n]
+}
+
 /// Chunks of one batch: bounds the memory of a huge write or gap fill.
 const BATCH_BYTES: u64 = 8 << 20;
-/// Below this many chunks a request is done on the calling thread.
-const PARALLEL_MIN_CHUNKS: usize = 4;
+/// Below this much plaintext a request is done on the calling thread: the
+/// kernel already sends several requests at once, and handing small work to
+/// the pool costs more than it saves.
+const PARALLEL_MIN_BYTES: usize = 256 << 10;
 
 /// Why a content operation failed.
 #[derive(Debug)]
@@ -89,8 +111,15 @@ impl OpenFile {
         })
     }
 
-    /// Reads up to `len` plaintext bytes at `off`.
-    pub fn read(&self, codec: &Codec, off: u64, len: u64) -> CRes<Vec<u8>> {
+    /// Reads up to `len` plaintext bytes at `off` and hands them to `f`
+    /// (straight from a per-thread buffer: no allocation per request).
+    pub fn read_with<R>(
+        &self,
+        codec: &Codec,
+        off: u64,
+        len: u64,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> CRes<R> {
         let st = self.state.read();
         if let Some(why) = &st.damaged {
             return Err(ContentError::Damaged {
@@ -98,7 +127,17 @@ impl OpenFile {
                 what: why.clone(),
             });
         }
-        read_range(codec, &self.file, &st, off, len)
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            let Scratch { stored, plain } = &mut *s;
+            let range = read_range(codec, &self.file, &st, off, len, stored, plain)?;
+            Ok(f(&plain[range]))
+        })
+    }
+
+    /// Reads up to `len` plaintext bytes at `off`.
+    pub fn read(&self, codec: &Codec, off: u64, len: u64) -> CRes<Vec<u8>> {
+        self.read_with(codec, off, len, |d| d.to_vec())
     }
 
     /// Writes `src` at `off`, extending the file (through a gap of
@@ -267,10 +306,20 @@ fn read_chunk(
         .map_err(|e| damaged(index, e))
 }
 
-fn read_range(codec: &Codec, file: &File, st: &FileState, off: u64, len: u64) -> CRes<Vec<u8>> {
+/// Reads and verifies the chunks covering `[off, off + len)` into `plain`;
+/// returns the range of `plain` holding the requested bytes.
+fn read_range(
+    codec: &Codec,
+    file: &File,
+    st: &FileState,
+    off: u64,
+    len: u64,
+    stored_buf: &mut Vec<u8>,
+    plain_buf: &mut Vec<u8>,
+) -> CRes<std::ops::Range<usize>> {
     let size = st.size;
     if off >= size || len == 0 {
-        return Ok(Vec::new());
+        return Ok(0..0);
     }
     let len = len.min(size - off);
     let l = *codec.layout();
@@ -280,14 +329,14 @@ fn read_range(codec: &Codec, file: &File, st: &FileState, off: u64, len: u64) ->
     let last = chunks.end - 1;
     let start = l.chunk_offset(first);
     let end = l.chunk_offset(last) + l.chunk_stored_len(l.chunk_plain_len(last, size));
-    let mut stored = vec![0u8; (end - start) as usize];
-    let got = backing::read_at(file, &mut stored, start)?;
+    let stored = sized(stored_buf, (end - start) as usize);
+    let got = backing::read_at(file, stored, start)?;
     if got < stored.len() {
         let bad = first + got as u64 / l.frame_len();
         return Err(damaged(bad, "chunk cut short: the file is truncated"));
     }
     let plain_total = (l.chunk_plain_len(last, size) + (last - first) * cs) as usize;
-    let mut plain = vec![0u8; plain_total];
+    let plain = sized(plain_buf, plain_total);
     let frame = l.frame_len() as usize;
     let decrypt = |(k, (p, s)): (usize, (&mut [u8], &[u8]))| -> CRes<()> {
         let idx = first + k as u64;
@@ -296,8 +345,7 @@ fn read_range(codec: &Codec, file: &File, st: &FileState, off: u64, len: u64) ->
             .decrypt_chunk_into(&st.id, idx, &s[..slen], p)
             .map_err(|e| damaged(idx, e))
     };
-    let n = (last - first + 1) as usize;
-    if n >= PARALLEL_MIN_CHUNKS {
+    if plain_total >= PARALLEL_MIN_BYTES && last > first {
         plain
             .par_chunks_mut(cs as usize)
             .zip(stored.par_chunks(frame))
@@ -311,9 +359,7 @@ fn read_range(codec: &Codec, file: &File, st: &FileState, off: u64, len: u64) ->
             .try_for_each(decrypt)?;
     }
     let skip = (off - first * cs) as usize;
-    plain.drain(..skip);
-    plain.truncate(len as usize);
-    Ok(plain)
+    Ok(skip..skip + len as usize)
 }
 
 fn write_range(
@@ -341,54 +387,69 @@ fn write_range(
     while b0 <= last {
         let b1 = (b0 + per_batch - 1).min(last);
         let n = (b1 - b0 + 1) as usize;
-        let mut plains: Vec<Vec<u8>> = Vec::with_capacity(n);
-        for i in b0..=b1 {
-            let cstart = i * cs;
-            let new_len = l.chunk_plain_len(i, new);
-            let old_len = l.chunk_plain_len(i, old);
-            let mut p = vec![0u8; new_len as usize];
-            // Old bytes this write does not cover must be read and verified.
-            let covers_old = off <= cstart && end >= cstart + old_len;
-            if old_len > 0 && !covers_old {
-                let o = read_chunk(codec, file, st, i, old_len)?;
-                p[..o.len()].copy_from_slice(&o);
-            }
-            if let Source::Bytes(data) = src {
-                let s = off.max(cstart);
-                let e = end.min(cstart + new_len);
-                if s < e {
-                    p[(s - cstart) as usize..(e - cstart) as usize]
-                        .copy_from_slice(&data[(s - off) as usize..(e - off) as usize]);
+        SCRATCH.with(|scr| -> CRes<()> {
+            let mut scr = scr.borrow_mut();
+            let Scratch { stored, plain } = &mut *scr;
+            // Chunk k of the batch is plain[k·cs .. k·cs + its new length].
+            let lens: Vec<usize> = (b0..=b1)
+                .map(|i| l.chunk_plain_len(i, new) as usize)
+                .collect();
+            let plain = sized(plain, n * cs as usize);
+            for (k, i) in (b0..=b1).enumerate() {
+                let cstart = i * cs;
+                let new_len = lens[k] as u64;
+                let old_len = l.chunk_plain_len(i, old);
+                let p = &mut plain[k * cs as usize..k * cs as usize + new_len as usize];
+                // Old bytes this write does not cover must be read and verified.
+                let covers_old = off <= cstart && end >= cstart + old_len;
+                let mut filled = 0usize;
+                if old_len > 0 && !covers_old {
+                    let o = read_chunk(codec, file, st, i, old_len)?;
+                    p[..o.len()].copy_from_slice(&o);
+                    filled = o.len();
+                }
+                // Everything else starts as zeros (gap, growth), then the data.
+                p[filled..].fill(0);
+                if let Source::Bytes(data) = src {
+                    let s = off.max(cstart);
+                    let e = end.min(cstart + new_len);
+                    if s < e {
+                        p[(s - cstart) as usize..(e - cstart) as usize]
+                            .copy_from_slice(&data[(s - off) as usize..(e - off) as usize]);
+                    }
                 }
             }
-            plains.push(p);
-        }
-        let mut ivs = vec![0u8; 16 * n];
-        rng.fill_bytes(&mut ivs);
-        let lens: Vec<usize> = plains
-            .iter()
-            .map(|p| l.chunk_stored_len(p.len() as u64) as usize)
-            .collect();
-        let mut out = vec![0u8; lens.iter().sum()];
-        let mut slots: Vec<&mut [u8]> = Vec::with_capacity(n);
-        let mut rest = out.as_mut_slice();
-        for &sl in &lens {
-            let (a, b) = rest.split_at_mut(sl);
-            slots.push(a);
-            rest = b;
-        }
-        let id = st.id;
-        let enc = |(k, slot): (usize, &mut &mut [u8])| {
-            let iv: [u8; 16] = ivs[16 * k..16 * k + 16].try_into().expect("16");
-            codec.encrypt_chunk_into(&id, b0 + k as u64, &iv, &plains[k], slot);
-        };
-        if n >= PARALLEL_MIN_CHUNKS {
-            slots.par_iter_mut().enumerate().for_each(enc);
-        } else {
-            slots.iter_mut().enumerate().for_each(enc);
-        }
-        drop(slots);
-        backing::write_at(file, &out, l.chunk_offset(b0))?;
+            let mut ivs = vec![0u8; 16 * n];
+            rng.fill_bytes(&mut ivs);
+            let slens: Vec<usize> = lens
+                .iter()
+                .map(|&pl| l.chunk_stored_len(pl as u64) as usize)
+                .collect();
+            let total: usize = slens.iter().sum();
+            let out = sized(stored, total);
+            let mut slots: Vec<&mut [u8]> = Vec::with_capacity(n);
+            let mut rest = &mut out[..];
+            for &sl in &slens {
+                let (a, b) = rest.split_at_mut(sl);
+                slots.push(a);
+                rest = b;
+            }
+            let id = st.id;
+            let plain = &*plain;
+            let enc = |(k, slot): (usize, &mut &mut [u8])| {
+                let iv: [u8; 16] = ivs[16 * k..16 * k + 16].try_into().expect("16");
+                let p = &plain[k * cs as usize..k * cs as usize + lens[k]];
+                codec.encrypt_chunk_into(&id, b0 + k as u64, &iv, p, slot);
+            };
+            if lens.iter().sum::<usize>() >= PARALLEL_MIN_BYTES && n > 1 {
+                slots.par_iter_mut().enumerate().for_each(enc);
+            } else {
+                slots.iter_mut().enumerate().for_each(enc);
+            }
+            drop(slots);
+            backing::write_at(file, out, l.chunk_offset(b0))?;
+            Ok(())
+        })?;
         b0 = b1 + 1;
     }
     if new != old {
