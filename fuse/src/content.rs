@@ -1,15 +1,22 @@
-//! SPEC §7.5 and §7.6 as random access: one open backing file, its cached
-//! file id and authenticated size, and chunk-wise read, write and truncate.
+//! SPEC §7.5–§7.7 as random access: one open backing file, its cached file
+//! id and authenticated size, and chunk-wise read, write and truncate.
 //!
 //! Every read verifies each chunk it returns; every write re-encrypts the
 //! chunks it touches with fresh IVs, fills gaps with real encrypted zeros,
 //! writes the chunks before the trailer (so a crash tears at most the chunks
 //! being written), and works in bounded batches whatever the size.
+//!
+//! Concurrency: requests lock *chunk ranges*, not the file. Writes to
+//! disjoint chunks (the kernel's writeback sends several at once) encrypt in
+//! parallel; a read waits only for writes to the chunks it reads. The short
+//! critical sections on the state decide ranges, the committed size and who
+//! writes the trailer: the write that ends furthest, once nothing in flight
+//! would land beyond it.
 
 use crate::backing::{self, Res};
 use fusecry_format::{Codec, FileId};
 use fuser::Errno;
-use parking_lot::RwLock;
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use rand_core::CryptoRngCore;
 use rayon::prelude::*;
 use std::fs::File;
@@ -81,15 +88,52 @@ impl Source<'_> {
     }
 }
 
-/// Cached header and size of an open file, guarded by the file's lock.
+/// Cached header and size of an open file.
 #[derive(Debug)]
 pub struct FileState {
     /// The file id from the header (all zero for legacy).
     pub id: FileId,
-    /// Authenticated plaintext size (an estimate when `damaged`).
+    /// Committed, authenticated plaintext size (an estimate when `damaged`).
     pub size: u64,
     /// Why the header or trailer did not verify; writes are refused then.
     pub damaged: Option<String>,
+    /// Chunk ranges in use by requests in flight.
+    spans: Vec<Span>,
+    next_span: u64,
+}
+
+impl FileState {
+    /// A state for a file just read or created.
+    pub fn new(id: FileId, size: u64, damaged: Option<String>) -> FileState {
+        FileState {
+            id,
+            size,
+            damaged,
+            spans: Vec::new(),
+            next_span: 0,
+        }
+    }
+
+    /// The size once every write in flight has landed: where a new write
+    /// past the end starts its gap.
+    fn effective_size(&self) -> u64 {
+        self.spans
+            .iter()
+            .filter(|s| s.write)
+            .map(|s| s.end)
+            .fold(self.size, u64::max)
+    }
+}
+
+/// Chunks `first..=last` held by one request.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    id: u64,
+    first: u64,
+    last: u64,
+    write: bool,
+    /// Plaintext end of a write.
+    end: u64,
 }
 
 /// One open backing file, shared by every handle on the same inode.
@@ -97,18 +141,69 @@ pub struct FileState {
 pub struct OpenFile {
     /// The backing file.
     pub file: File,
-    /// Header, size; the lock serializes read-modify-write of chunks.
-    pub state: RwLock<FileState>,
+    state: Mutex<FileState>,
+    cond: Condvar,
 }
 
 impl OpenFile {
+    /// An open file with a known state (a file just created).
+    pub fn new(file: File, state: FileState) -> OpenFile {
+        OpenFile {
+            file,
+            state: Mutex::new(state),
+            cond: Condvar::new(),
+        }
+    }
+
     /// Reads and verifies header and trailer (SPEC §7.5 steps 1–4).
     pub fn load(codec: &Codec, file: File) -> Res<OpenFile> {
         let state = load_state(codec, &file)?;
-        Ok(OpenFile {
-            file,
-            state: RwLock::new(state),
-        })
+        Ok(OpenFile::new(file, state))
+    }
+
+    /// The committed plaintext size.
+    pub fn size(&self) -> u64 {
+        self.state.lock().size
+    }
+
+    /// Why the file is damaged, if it is.
+    pub fn damage(&self) -> Option<String> {
+        self.state.lock().damaged.clone()
+    }
+
+    /// Waits until chunks `first..=last` are free for this kind of use and takes them.
+    fn acquire(
+        &self,
+        g: &mut MutexGuard<'_, FileState>,
+        first: u64,
+        last: u64,
+        write: bool,
+        end: u64,
+    ) -> u64 {
+        loop {
+            let busy = g
+                .spans
+                .iter()
+                .any(|s| (s.write || write) && s.first <= last && first <= s.last);
+            if !busy {
+                g.next_span += 1;
+                let id = g.next_span;
+                g.spans.push(Span {
+                    id,
+                    first,
+                    last,
+                    write,
+                    end,
+                });
+                return id;
+            }
+            self.cond.wait(g);
+        }
+    }
+
+    fn release(&self, g: &mut MutexGuard<'_, FileState>, id: u64) {
+        g.spans.retain(|s| s.id != id);
+        self.cond.notify_all();
     }
 
     /// Reads up to `len` plaintext bytes at `off` and hands them to `f`
@@ -120,19 +215,30 @@ impl OpenFile {
         len: u64,
         f: impl FnOnce(&[u8]) -> R,
     ) -> CRes<R> {
-        let st = self.state.read();
-        if let Some(why) = &st.damaged {
+        let mut g = self.state.lock();
+        if let Some(why) = &g.damaged {
             return Err(ContentError::Damaged {
                 chunk: None,
                 what: why.clone(),
             });
         }
-        SCRATCH.with(|s| {
+        let size = g.size;
+        if off >= size || len == 0 {
+            return Ok(f(&[]));
+        }
+        let len = len.min(size - off);
+        let r = codec.layout().chunk_range(off, len);
+        let span = self.acquire(&mut g, r.start, r.end - 1, false, 0);
+        let id = g.id;
+        drop(g);
+        let res = SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
             let Scratch { stored, plain } = &mut *s;
-            let range = read_range(codec, &self.file, &st, off, len, stored, plain)?;
+            let range = read_range(codec, &self.file, &id, size, off, len, stored, plain)?;
             Ok(f(&plain[range]))
-        })
+        });
+        self.release(&mut self.state.lock(), span);
+        res
     }
 
     /// Reads up to `len` plaintext bytes at `off`.
@@ -140,33 +246,98 @@ impl OpenFile {
         self.read_with(codec, off, len, |d| d.to_vec())
     }
 
-    /// Writes `src` at `off`, extending the file (through a gap of
-    /// encrypted zeros) when `off` is past the end.
+    /// Writes `src` at `off` (`None`: at the end, for O_APPEND), extending
+    /// the file through a gap of encrypted zeros when `off` is past the end.
+    /// Returns the offset written at.
     pub fn write(
         &self,
         codec: &Codec,
-        off: u64,
+        off: Option<u64>,
         src: Source<'_>,
         rng: &mut impl CryptoRngCore,
-    ) -> CRes<()> {
-        let mut st = self.state.write();
-        writable(&st)?;
-        write_range(codec, &self.file, &mut st, off, src, rng)
+    ) -> CRes<u64> {
+        let len = src.len();
+        let mut g = self.state.lock();
+        writable(&g)?;
+        let off = off.unwrap_or_else(|| g.effective_size());
+        if len == 0 {
+            return Ok(off);
+        }
+        let end = off.checked_add(len).ok_or(Errno::EFBIG)?;
+        let cs = codec.chunk_size();
+        // The gap from the current end is ours to fill; its first chunk (the
+        // old last one) is re-encrypted with zeros appended.
+        let (span, from) = loop {
+            let from = off.min(g.effective_size());
+            let first = from / cs;
+            let last = (end - 1) / cs;
+            let id = self.acquire(&mut g, first, last, true, end);
+            // Waiting may have let the end move: the range must still cover
+            // the gap, and must not reach into chunks others write.
+            let now = off.min(g.effective_size_excluding(id));
+            if now / cs == first {
+                break (id, now);
+            }
+            self.release(&mut g, id);
+        };
+        let old = g.size;
+        let id = g.id;
+        drop(g);
+        let res = write_chunks(codec, &self.file, &id, old, from, off, src, rng);
+        let mut g = self.state.lock();
+        if res.is_ok() {
+            g.size = g.size.max(end);
+            let beyond = g
+                .spans
+                .iter()
+                .any(|s| s.id != span && s.write && s.end > g.size);
+            if end == g.size && !beyond && end != old {
+                // Chunks first, trailer last: a crash before this leaves an
+                // old or torn trailer that fsck reports, never a wrong size
+                // that verifies. Nothing in flight lands beyond this trailer.
+                let tr = codec.encode_trailer(&id, end);
+                let at = codec.layout().stored_size(end) - tr.len() as u64;
+                if let Err(e) = backing::write_at(&self.file, &tr, at) {
+                    self.release(&mut g, span);
+                    return Err(e.into());
+                }
+            }
+        }
+        self.release(&mut g, span);
+        res.map(|_| off)
     }
 
-    /// Appends `data` at the current end (O_APPEND without the writeback cache).
-    pub fn append(&self, codec: &Codec, data: &[u8], rng: &mut impl CryptoRngCore) -> CRes<u64> {
-        let mut st = self.state.write();
-        writable(&st)?;
-        let off = st.size;
-        write_range(codec, &self.file, &mut st, off, Source::Bytes(data), rng)?;
-        Ok(off)
-    }
-
-    /// Sets the plaintext size. Truncating a damaged file to zero starts it
-    /// afresh (a new file id), the one write a damaged file accepts.
+    /// Sets the plaintext size (waits for every request in flight).
+    /// Truncating a damaged file to zero starts it afresh (a new file id),
+    /// the one write a damaged file accepts.
     pub fn truncate(&self, codec: &Codec, new: u64, rng: &mut impl CryptoRngCore) -> CRes<()> {
-        let mut st = self.state.write();
+        let mut g = self.state.lock();
+        let span = self.acquire(&mut g, 0, u64::MAX, true, new);
+        let res = self.truncate_locked(codec, &mut g, new, rng);
+        self.release(&mut g, span);
+        res
+    }
+
+    /// Grows the file to at least `new` bytes of encrypted zeros (fallocate).
+    pub fn grow_to(&self, codec: &Codec, new: u64, rng: &mut impl CryptoRngCore) -> CRes<()> {
+        let mut g = self.state.lock();
+        let span = self.acquire(&mut g, 0, u64::MAX, true, new);
+        let res = if new > g.size {
+            self.truncate_locked(codec, &mut g, new, rng)
+        } else {
+            Ok(())
+        };
+        self.release(&mut g, span);
+        res
+    }
+
+    fn truncate_locked(
+        &self,
+        codec: &Codec,
+        st: &mut FileState,
+        new: u64,
+        rng: &mut impl CryptoRngCore,
+    ) -> CRes<()> {
         if new == 0 && st.damaged.is_some() {
             let id = FileId::random(rng);
             let mut bytes = codec.encode_header(&id);
@@ -175,35 +346,39 @@ impl OpenFile {
             }
             backing::write_at(&self.file, &bytes, 0)?;
             backing::set_len(&self.file, bytes.len() as u64)?;
-            *st = FileState {
-                id,
-                size: 0,
-                damaged: None,
-            };
+            st.id = id;
+            st.size = 0;
+            st.damaged = None;
             return Ok(());
         }
-        writable(&st)?;
+        writable(st)?;
         let old = st.size;
+        let l = codec.layout();
         if new > old {
-            return write_range(
+            write_chunks(
                 codec,
                 &self.file,
-                &mut st,
+                &st.id,
+                old,
+                old,
                 old,
                 Source::Zeros(new - old),
                 rng,
-            );
+            )?;
+            let tr = codec.encode_trailer(&st.id, new);
+            backing::write_at(&self.file, &tr, l.stored_size(new) - tr.len() as u64)?;
+            st.size = new;
+            return Ok(());
         }
         if new == old {
             return Ok(());
         }
-        let l = codec.layout();
         let cs = l.chunk_size;
         if !new.is_multiple_of(cs) {
             // The new last chunk keeps its first new % cs bytes and is
             // re-encrypted so that its padding is zero again.
             let k = new / cs;
-            let old_plain = read_chunk(codec, &self.file, &st, k, l.chunk_plain_len(k, old))?;
+            let old_plain = read_chunk(codec, &self.file, &st.id, k, l.chunk_plain_len(k, old))?;
             let keep = &old_plain[..(new % cs) as usize];
             let mut iv = [0u8; 16];
             rng.fill_bytes(&mut iv);
@@ -218,6 +393,17 @@ impl OpenFile {
         backing::set_len(&self.file, stored_len)?;
         st.size = new;
         Ok(())
+    }
+}
+
+impl FileState {
+    /// [`FileState::effective_size`] without span `id`.
+    fn effective_size_excluding(&self, id: u64) -> u64 {
+        self.spans
+            .iter()
+            .filter(|s| s.write && s.id != id)
+            .map(|s| s.end)
+            .fold(self.size, u64::max)
     }
 }
 
@@ -238,28 +424,18 @@ fn load_state(codec: &Codec, file: &File) -> Res<FileState> {
     let got = backing::read_at(file, &mut head, 0)?;
     let id = match codec.decode_header(&head[..got]) {
         Ok(id) => id,
-        Err(e) => {
-            return Ok(FileState {
-                id: FileId::default(),
-                size: 0,
-                damaged: Some(e.to_string()),
-            })
-        }
+        Err(e) => return Ok(FileState::new(FileId::default(), 0, Some(e.to_string()))),
     };
     let tl = l.trailer_len.min(stored) as usize;
     let mut tail = vec![0u8; tl];
     backing::read_at(file, &mut tail, stored - tl as u64)?;
     match codec.decode_trailer(&id, stored, &tail) {
-        Ok(size) => Ok(FileState {
+        Ok(size) => Ok(FileState::new(id, size, None)),
+        Err(e) => Ok(FileState::new(
             id,
-            size,
-            damaged: None,
-        }),
-        Err(e) => Ok(FileState {
-            id,
-            size: estimate_size(codec, stored),
-            damaged: Some(e.to_string()),
-        }),
+            estimate_size(codec, stored),
+            Some(e.to_string()),
+        )),
     }
 }
 
@@ -287,11 +463,11 @@ fn damaged(chunk: u64, e: impl ToString) -> ContentError {
     }
 }
 
-/// Reads and verifies one whole chunk of a file of the state's size.
+/// Reads and verifies one whole chunk holding `plain_len` bytes.
 fn read_chunk(
     codec: &Codec,
     file: &File,
-    st: &FileState,
+    id: &FileId,
     index: u64,
     plain_len: u64,
 ) -> CRes<Vec<u8>> {
@@ -302,26 +478,23 @@ fn read_chunk(
         return Err(damaged(index, "chunk cut short"));
     }
     codec
-        .decrypt_chunk(&st.id, index, &stored, plain_len as usize)
+        .decrypt_chunk(id, index, &stored, plain_len as usize)
         .map_err(|e| damaged(index, e))
 }
 
-/// Reads and verifies the chunks covering `[off, off + len)` into `plain`;
-/// returns the range of `plain` holding the requested bytes.
+/// Reads and verifies the chunks covering `[off, off + len)` of a file of
+/// `size` bytes into `plain`; returns the range of `plain` holding them.
+#[allow(clippy::too_many_arguments)]
 fn read_range(
     codec: &Codec,
     file: &File,
-    st: &FileState,
+    id: &FileId,
+    size: u64,
     off: u64,
     len: u64,
     stored_buf: &mut Vec<u8>,
     plain_buf: &mut Vec<u8>,
 ) -> CRes<std::ops::Range<usize>> {
-    let size = st.size;
-    if off >= size || len == 0 {
-        return Ok(0..0);
-    }
-    let len = len.min(size - off);
     let l = *codec.layout();
     let cs = l.chunk_size;
     let chunks = l.chunk_range(off, len);
@@ -342,7 +515,7 @@ fn read_range(
         let idx = first + k as u64;
         let slen = l.chunk_stored_len(p.len() as u64) as usize;
         codec
-            .decrypt_chunk_into(&st.id, idx, &s[..slen], p)
+            .decrypt_chunk_into(id, idx, &s[..slen], p)
             .map_err(|e| damaged(idx, e))
     };
     if plain_total >= PARALLEL_MIN_BYTES && last > first {
@@ -362,25 +535,26 @@ fn read_range(
     Ok(skip..skip + len as usize)
 }
 
-fn write_range(
+/// Encrypts and writes every chunk from the one holding byte `from` to the
+/// one holding the last byte of the write, for a file whose committed size
+/// is `old` (chunks at or past `old` start as zeros). Does not touch the
+/// trailer. The caller holds those chunks.
+#[allow(clippy::too_many_arguments)]
+fn write_chunks(
     codec: &Codec,
     file: &File,
-    st: &mut FileState,
+    id: &FileId,
+    old: u64,
+    from: u64,
     off: u64,
     src: Source<'_>,
     rng: &mut impl CryptoRngCore,
 ) -> CRes<()> {
-    let len = src.len();
-    if len == 0 {
-        return Ok(());
-    }
     let l = *codec.layout();
     let cs = l.chunk_size;
-    let old = st.size;
-    let end = off.checked_add(len).ok_or(Errno::EFBIG)?;
+    let end = off + src.len();
     let new = old.max(end);
-    // Everything from the old end (if we write past it) or from `off` is rewritten.
-    let first = off.min(old) / cs;
+    let first = from / cs;
     let last = (end - 1) / cs;
     let per_batch = (BATCH_BYTES / cs).max(1);
     let mut b0 = first;
@@ -404,7 +578,7 @@ fn write_range(
                 let covers_old = off <= cstart && end >= cstart + old_len;
                 let mut filled = 0usize;
                 if old_len > 0 && !covers_old {
-                    let o = read_chunk(codec, file, st, i, old_len)?;
+                    let o = read_chunk(codec, file, id, i, old_len)?;
                     p[..o.len()].copy_from_slice(&o);
                     filled = o.len();
                 }
@@ -434,12 +608,11 @@ fn write_range(
                 slots.push(a);
                 rest = b;
             }
-            let id = st.id;
             let plain = &*plain;
             let enc = |(k, slot): (usize, &mut &mut [u8])| {
                 let iv: [u8; 16] = ivs[16 * k..16 * k + 16].try_into().expect("16");
                 let p = &plain[k * cs as usize..k * cs as usize + lens[k]];
-                codec.encrypt_chunk_into(&id, b0 + k as u64, &iv, p, slot);
+                codec.encrypt_chunk_into(id, b0 + k as u64, &iv, p, slot);
             };
             if lens.iter().sum::<usize>() >= PARALLEL_MIN_BYTES && n > 1 {
                 slots.par_iter_mut().enumerate().for_each(enc);
@@ -451,13 +624,6 @@ fn write_range(
             Ok(())
         })?;
         b0 = b1 + 1;
-    }
-    if new != old {
-        // Chunks first, trailer last: a crash before this line leaves an old
-        // or torn trailer that fsck reports, never a wrong size that verifies.
-        let tr = codec.encode_trailer(&st.id, new);
-        backing::write_at(file, &tr, l.stored_size(new) - tr.len() as u64)?;
-        st.size = new;
     }
     Ok(())
 }

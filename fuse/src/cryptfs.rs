@@ -295,7 +295,7 @@ impl CryptFs {
         let kind = kind_of(m);
         let size = match kind {
             FileType::RegularFile => match self.handles.open_file(ino) {
-                Some(of) => of.state.read().size,
+                Some(of) => of.size(),
                 None => self.file_size(ino, p, m),
             },
             FileType::Symlink => backing::readlink(p)
@@ -369,7 +369,7 @@ impl CryptFs {
         if let Some(h) = fh.and_then(|fh| self.handles.file(fh)) {
             let m = h.file.file.metadata().map_err(backing::errno)?;
             let mut a = self.attr_of_open(ino, &m);
-            a.size = h.file.state.read().size;
+            a.size = h.file.size();
             return Ok(a);
         }
         match self.path(ino) {
@@ -382,7 +382,7 @@ impl CryptFs {
                 Some(of) => {
                     let m = of.file.metadata().map_err(backing::errno)?;
                     let mut a = self.attr_of_open(ino, &m);
-                    a.size = of.state.read().size;
+                    a.size = of.size();
                     Ok(a)
                 }
                 None => Err(e),
@@ -552,14 +552,7 @@ impl CryptFs {
         let (fh, _) = self
             .handles
             .add_file(ino, flags & libc::O_APPEND != 0, || {
-                Ok::<_, Errno>(OpenFile {
-                    file: f,
-                    state: parking_lot::RwLock::new(content::FileState {
-                        id,
-                        size: 0,
-                        damaged: None,
-                    }),
-                })
+                Ok::<_, Errno>(OpenFile::new(f, content::FileState::new(id, 0, None)))
             })?;
         Ok((self.attr(ino, &p, &m), fh))
     }
@@ -816,10 +809,13 @@ impl CryptFs {
         let h = self.handles.file(fh).ok_or(Errno::EBADF)?;
         let mut rng = self.rng.handle();
         let r = if h.append && !self.opts.writeback {
-            h.file.append(&self.codec, data, &mut rng).map(|_| ())
+            h.file
+                .write(&self.codec, None, Source::Bytes(data), &mut rng)
+                .map(|_| ())
         } else {
             h.file
-                .write(&self.codec, off, Source::Bytes(data), &mut rng)
+                .write(&self.codec, Some(off), Source::Bytes(data), &mut rng)
+                .map(|_| ())
         };
         r.map_err(|e| self.log_damage(ino, e))?;
         Ok(data.len() as u32)
@@ -835,11 +831,10 @@ impl CryptFs {
     pub fn release(&self, fh: u64) {
         if let Some((ino, of)) = self.handles.release_file(fh) {
             // Keep the verified size: the next stat needs no trailer read.
-            let st = of.state.read();
-            if st.damaged.is_none() {
+            if of.damage().is_none() {
                 if let Ok(m) = of.file.metadata() {
                     if let Some(n) = self.inodes.lock().get_mut(ino) {
-                        n.size_cache = Some((stamp(&m), st.size));
+                        n.size_cache = Some((stamp(&m), of.size()));
                     }
                 }
             }
@@ -853,16 +848,11 @@ impl CryptFs {
         self.ro()?;
         let h = self.handles.file(fh).ok_or(Errno::EBADF)?;
         let end = off.checked_add(len).ok_or(Errno::EFBIG)?;
-        let size = h.file.state.read().size;
+        let size = h.file.size();
         match mode {
             0 if end > size => h
                 .file
-                .write(
-                    &self.codec,
-                    size,
-                    Source::Zeros(end - size),
-                    &mut self.rng.handle(),
-                )
+                .grow_to(&self.codec, end, &mut self.rng.handle())
                 .map_err(|e| self.log_damage(ino, e)),
             0 => Ok(()),
             libc::FALLOC_FL_KEEP_SIZE if end <= size => Ok(()),
