@@ -361,3 +361,32 @@ fn sigkill_mid_write_leaves_other_files_intact_and_fsck_names_the_torn_file() {
     assert_eq!(intact, 4);
     println!("after SIGKILL mid-write, fsck reported: {damaged:?}");
 }
+
+#[test]
+fn subdirectory_mount_with_conf() {
+    let e = Env::new();
+    e.mounted(&["-n"]);
+    fs::create_dir_all(e.mnt.join("projects/alpha")).unwrap();
+    fs::write(e.mnt.join("projects/alpha/plan.txt"), b"plan").unwrap();
+    e.umount();
+    // The backing directory of "projects" is the only non-reserved dir in the root.
+    let sub = fs::read_dir(&e.cipher)
+        .unwrap()
+        .map(|d| d.unwrap().path())
+        .find(|p| p.is_dir())
+        .unwrap();
+    let o = fusecry(&[
+        "mount",
+        s(&sub),
+        s(&e.mnt),
+        "--conf",
+        s(&e.cipher.join("fusecry.conf")),
+        "--password-file",
+        s(&e.pw),
+        "--log",
+        s(&e.log),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(fs::read(e.mnt.join("alpha/plan.txt")).unwrap(), b"plan");
+    e.umount();
+}
