@@ -41,6 +41,8 @@ pub enum Command {
     Mount(MountArgs),
     /// Unmount a fusecry mount (as root or as the user who mounted it).
     Umount(UmountArgs),
+    /// Copy a volume (e.g. legacy 0.11) into a new fusecry/1 volume, verifying every file.
+    Migrate(MigrateArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -296,4 +298,28 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         _ => return Err(format!("{s:?}: unknown unit {unit:?} (use s, m, h or d)")),
     };
     Ok(std::time::Duration::from_secs(n * mult))
+}
+
+#[derive(Args, Debug)]
+pub struct MigrateArgs {
+    /// The old volume (only read, never modified).
+    pub old: PathBuf,
+    /// The new volume (created; must be missing or an empty directory).
+    pub new: PathBuf,
+    /// Conf of the old volume (default OLD/fusecry.conf).
+    #[arg(short = 'c', long = "conf", value_name = "CONF")]
+    pub conf: Option<PathBuf>,
+    /// Password of the new volume from FILE (default: prompt twice).
+    #[arg(long, value_name = "FILE")]
+    pub new_password_file: Option<PathBuf>,
+    /// RSA key (PEM) of the new volume instead of a password.
+    #[arg(long, value_name = "PEM", conflicts_with = "new_password_file")]
+    pub new_key: Option<PathBuf>,
+    /// Options of the new volume (chunk size default: the old one's; names
+    /// are encrypted if they were, or with -n).
+    #[command(flatten)]
+    pub create: CreateArgs,
+    /// How to open the old volume.
+    #[command(flatten)]
+    pub secret: SecretArgs,
 }

@@ -23,6 +23,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(c) => cmd::keys::run(c),
         Command::Mount(a) => cmd::mount::run(a),
         Command::Umount(a) => cmd::mount::umount(a),
+        Command::Migrate(a) => cmd::migrate::run(a),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

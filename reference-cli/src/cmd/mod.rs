@@ -5,6 +5,7 @@ pub mod fsck;
 pub mod info;
 pub mod init;
 pub mod keys;
+pub mod migrate;
 pub mod mount;
 pub mod name;
 pub mod stream;
