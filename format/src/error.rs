@@ -66,6 +66,28 @@ pub enum Error {
 }
 
 impl Error {
+    /// The failure class name used by SPEC.md §13 and the conformance vectors.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Error::WrongKey => "WrongKey",
+            Error::PublicKeyOnly => "PublicKeyOnly",
+            Error::ConfCorrupt(_) => "ConfCorrupt",
+            Error::UnsupportedVersion(_) => "UnsupportedVersion",
+            Error::UnknownFeature(_) => "UnknownFeature",
+            Error::InvalidChunkSize(_) => "InvalidChunkSize",
+            Error::BadHeader(_) => "BadHeader",
+            Error::ChunkTampered { .. } => "ChunkTampered",
+            Error::Truncated { .. } => "Truncated",
+            Error::BadTrailer => "BadTrailer",
+            Error::BadName(_) => "BadName",
+            Error::BadSymlink => "BadSymlink",
+            Error::NameNotAllowed(_) => "NameNotAllowed",
+            Error::BadPassword(_) => "BadPassword",
+            Error::BadRsaKey(_) => "BadRsaKey",
+            Error::Io(_) => "Io",
+        }
+    }
+
     /// True for the classes that mean "the data was damaged or tampered with".
     pub fn is_integrity(&self) -> bool {
         matches!(

@@ -1,0 +1,746 @@
+//! The vector generator. Everything random comes from ChaCha20 streams
+//! seeded from the run's seed and each vector's name, so a run with the same
+//! seed writes identical files on every machine. Expected failure classes
+//! are written here by hand from SPEC §7.5, §10–§13, and the generator
+//! refuses to write a vector the reference library does not agree with.
+
+use crate::{Area, Bytes, Loaded, Vector};
+use anyhow::{bail, ensure, Result};
+use fusecry_format::conf::ConfV1;
+use fusecry_format::name::DirIv;
+use fusecry_format::stream::{self, Target};
+use fusecry_format::{Argon2Params, Codec, Conf, FileId, MasterKey, NewConf, Password, Secret};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// Bytes up to this size are written inline as hex.
+const INLINE_MAX: usize = 4096;
+const PASSWORD: &str = "conformance password";
+const V1: &str = "fusecry/1";
+const LEGACY: &str = "legacy-0.11";
+/// Cheap Argon2id parameters: vectors must open fast on any machine.
+const ARGON2: Argon2Params = Argon2Params {
+    m_cost_kib: 64,
+    t_cost: 1,
+    p_cost: 1,
+};
+
+/// A ChaCha20 stream for `name` under the run seed.
+fn rng_for(seed: u64, name: &str) -> (u64, ChaCha20Rng) {
+    let h = Sha256::digest(format!("{seed}/{name}").as_bytes());
+    let s = u64::from_le_bytes(h[..8].try_into().expect("8"));
+    (s, ChaCha20Rng::seed_from_u64(s))
+}
+
+struct Out<'a> {
+    dir: &'a Path,
+    count: usize,
+}
+
+impl Out<'_> {
+    fn bytes(&self, name: &str, suffix: &str, b: &[u8]) -> Result<Bytes> {
+        if b.len() <= INLINE_MAX {
+            return Ok(Bytes::Hex {
+                hex: hex::encode(b),
+            });
+        }
+        let file = format!("{name}.{suffix}.bin");
+        std::fs::write(self.dir.join(&file), b)?;
+        Ok(Bytes::File {
+            file,
+            sha256: hex::encode(Sha256::digest(b)),
+            len: b.len() as u64,
+        })
+    }
+
+    /// Plaintext drawn first from the vector's seed: large ones are given by
+    /// length and hash only.
+    fn seeded(&self, name: &str, b: &[u8]) -> Result<Bytes> {
+        if b.len() <= INLINE_MAX {
+            return self.bytes(name, "plain", b);
+        }
+        Ok(Bytes::Seeded {
+            chacha20_prefix: b.len() as u64,
+            sha256: hex::encode(Sha256::digest(b)),
+        })
+    }
+
+    /// Writes `v` after checking that the library reports what it expects.
+    fn write(&mut self, name: &str, v: Vector) -> Result<()> {
+        let json = serde_json::to_string_pretty(&v)? + "\n";
+        std::fs::write(self.dir.join(format!("{name}.json")), json)?;
+        let l = Loaded {
+            name: name.to_string(),
+            dir: self.dir.to_path_buf(),
+            v,
+        };
+        let got = crate::play(&l)?;
+        ensure!(
+            got == l.v.expect,
+            "{name}: the library reports {got}, the vector expects {}",
+            l.v.expect
+        );
+        self.count += 1;
+        Ok(())
+    }
+}
+
+fn base(
+    spec: &str,
+    area: Area,
+    profile: &str,
+    expect: &str,
+    comment: String,
+    seed: u64,
+    conf: &[u8],
+) -> Vector {
+    Vector {
+        spec: spec.into(),
+        area,
+        profile: profile.into(),
+        expect: expect.into(),
+        comment,
+        seed,
+        conf: String::from_utf8(conf.to_vec()).expect("confs are JSON"),
+        password: Some(PASSWORD.into()),
+        key_pem: None,
+        plaintext: None,
+        stored: None,
+        file_id: None,
+        dir_iv: None,
+        name: None,
+        disk_name: None,
+        sidecar: None,
+        reproducible: true,
+    }
+}
+
+/// A conf of `profile` with chunk size `cs`, made from its own seeded stream.
+fn make_conf(seed: u64, profile: &str, cs: u64, names: bool) -> Result<(Vec<u8>, Codec)> {
+    let (_, mut rng) = rng_for(seed, &format!("conf/{profile}/{cs}/{names}"));
+    let pw = Password::new(PASSWORD);
+    let (conf, codec) = if profile == V1 {
+        Conf::create_v1(
+            &NewConf {
+                chunk_size: cs,
+                encrypted_names: names,
+                argon2: ARGON2,
+            },
+            &Secret::Password(pw),
+            &mut rng,
+        )?
+    } else {
+        Conf::create_legacy(&pw, cs, names, &mut rng)?
+    };
+    Ok((conf.to_bytes(), codec))
+}
+
+/// Writes every vector into `dir`; returns how many.
+pub fn generate(dir: &Path, seed: u64) -> Result<usize> {
+    std::fs::create_dir_all(dir)?;
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        let n = p.file_name().unwrap().to_string_lossy().into_owned();
+        if (n.ends_with(".json") && !n.ends_with(".schema.json")) || n.ends_with(".bin") {
+            std::fs::remove_file(p)?;
+        }
+    }
+    let mut out = Out { dir, count: 0 };
+    files(&mut out, seed)?;
+    tamper(&mut out, seed)?;
+    streams(&mut out, seed)?;
+    names(&mut out, seed)?;
+    symlinks(&mut out, seed)?;
+    confs(&mut out, seed)?;
+    let schema = serde_json::to_string_pretty(&crate::schema())? + "\n";
+    std::fs::write(dir.join("vector.schema.json"), schema)?;
+    Ok(out.count)
+}
+
+fn tag(profile: &str) -> &'static str {
+    if profile == V1 {
+        "v1"
+    } else {
+        "legacy"
+    }
+}
+
+/// Whole files at every chunk size, at the chunk boundaries.
+fn files(out: &mut Out<'_>, seed: u64) -> Result<()> {
+    for profile in [V1, LEGACY] {
+        for cs in [16u64, 32, 64, 128, 512, 1024, 4096, 16384, 65536, 1 << 20] {
+            let (conf, codec) = make_conf(seed, profile, cs, false)?;
+            let sizes: Vec<u64> = if cs == 1 << 20 {
+                vec![0, 1, cs + 1]
+            } else {
+                vec![0, 1, cs - 1, cs, cs + 1, 2 * cs - 1, 2 * cs + 1, 3 * cs]
+            };
+            for size in sizes {
+                let name = format!("file_{}_c{cs}_s{size}", tag(profile));
+                let (s, mut rng) = rng_for(seed, &name);
+                let mut plain = vec![0u8; size as usize];
+                rng.fill_bytes(&mut plain);
+                let id = FileId::random(&mut rng);
+                let stored = stream::encrypt_to_vec(&codec, &id, &plain, Target::File, &mut rng);
+                let mut v = base(
+                    "#layout",
+                    Area::File,
+                    profile,
+                    "success",
+                    format!("a {size}-byte file, chunk size {cs}: plaintext, then the file id, then one IV per chunk drawn from the seed"),
+                    s,
+                    &conf,
+                );
+                v.plaintext = Some(out.seeded(&name, &plain)?);
+                v.stored = Some(out.bytes(&name, "stored", &stored)?);
+                v.file_id = (profile == V1).then(|| hex::encode(id.0));
+                out.write(&name, v)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Edited files: every field of SPEC §7 and every chunk rearrangement.
+fn tamper(out: &mut Out<'_>, seed: u64) -> Result<()> {
+    let cs = 64u64;
+    for profile in [V1, LEGACY] {
+        let (conf, codec) = make_conf(seed, profile, cs, false)?;
+        let l = *codec.layout();
+        let (s, mut rng) = rng_for(seed, &format!("tamper/{profile}"));
+        let size = 3 * cs + 10;
+        let mut plain = vec![0u8; size as usize];
+        rng.fill_bytes(&mut plain);
+        let id = FileId::random(&mut rng);
+        let good = stream::encrypt_to_vec(&codec, &id, &plain, Target::File, &mut rng);
+        let other_id = FileId::random(&mut rng);
+        let other = stream::encrypt_to_vec(&codec, &other_id, &plain, Target::File, &mut rng);
+        let h = l.header_len as usize;
+        let f = l.frame_len() as usize;
+        let c = |i: usize| h + i * f;
+        let n = good.len();
+        let flip = |at: usize| {
+            let mut b = good.clone();
+            b[at] ^= 0x01;
+            b
+        };
+        let swap = {
+            let mut b = good.clone();
+            b[c(0)..c(1)].copy_from_slice(&good[c(1)..c(2)]);
+            b[c(1)..c(2)].copy_from_slice(&good[c(0)..c(1)]);
+            b
+        };
+        let dup = {
+            let mut b = good.clone();
+            b[c(1)..c(2)].copy_from_slice(&good[c(0)..c(1)]);
+            b
+        };
+        let drop1 = [&good[..c(1)], &good[c(2)..]].concat();
+        let extra = [&good[..c(2)], &good[c(1)..c(2)], &good[c(2)..]].concat();
+        let moved = {
+            let mut b = good.clone();
+            b[c(1)..c(2)].copy_from_slice(&other[c(1)..c(2)]);
+            b
+        };
+        let legacy = profile == LEGACY;
+        let integrity = |v1: &'static str, lg: &'static str| if legacy { lg } else { v1 };
+        let mut cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+            ("chunk1_tag", flip(c(1) + 3), "ChunkTampered", "one bit of chunk 1's tag"),
+            ("chunk1_iv", flip(c(1) + 32 + 5), "ChunkTampered", "one bit of chunk 1's IV"),
+            ("chunk1_ciphertext", flip(c(1) + 48 + 7), "ChunkTampered", "one bit of chunk 1's ciphertext"),
+            ("last_chunk_ciphertext", flip(c(3) + 48), "ChunkTampered", "one bit of the last (partial) chunk"),
+            ("chunks_swapped", swap, integrity("ChunkTampered", "success"), "chunks 0 and 1 exchanged (undetectable in legacy 0.11: the swapped plaintext reads back)"),
+            ("chunk_duplicated", dup, integrity("ChunkTampered", "success"), "chunk 0 copied over chunk 1 (undetectable in legacy 0.11)"),
+            ("chunk_dropped", drop1, "Truncated", "chunk 1 removed: the stored length no longer matches the size"),
+            ("chunk_extra", extra, "Truncated", "chunk 1 inserted twice"),
+            ("chunk_from_other_file", moved, integrity("ChunkTampered", "success"), "chunk 1 replaced by chunk 1 of another file of the same volume (undetectable in legacy 0.11)"),
+            ("cut_one_byte", good[..n - 1].to_vec(), integrity("BadTrailer", "Truncated"), "the last byte removed"),
+            ("extended_one_byte", [&good[..], &[0u8][..]].concat(), integrity("BadTrailer", "Truncated"), "one byte appended"),
+            ("trailer_size_edited", flip(n - l.trailer_len as usize + 1), integrity("BadTrailer", "Truncated"), "the size in the trailer changed by 256"),
+        ];
+        if !legacy {
+            cases.extend([
+                ("header_magic", flip(0), "BadHeader", "one bit of the magic"),
+                (
+                    "header_file_id",
+                    flip(4),
+                    "BadTrailer",
+                    "one bit of the file id: the trailer tag (checked first) fails",
+                ),
+                (
+                    "trailer_tag",
+                    flip(n - 1),
+                    "BadTrailer",
+                    "one bit of the trailer tag",
+                ),
+                (
+                    "empty",
+                    Vec::new(),
+                    "Truncated",
+                    "a 0-byte stored file is not an empty file",
+                ),
+                (
+                    "header_only",
+                    good[..20].to_vec(),
+                    "Truncated",
+                    "header without chunks or trailer",
+                ),
+            ]);
+            // Non-zero padding under a valid tag: the padding rule, not the MAC, catches it.
+            let mut p16 = plain[3 * cs as usize..].to_vec();
+            p16.resize(16, 0xaa);
+            let mut iv = [0u8; 16];
+            rng.fill_bytes(&mut iv);
+            let last = codec.encrypt_chunk(&id, 3, &iv, &p16);
+            let mut b = good.clone();
+            b[c(3)..c(3) + last.len()].copy_from_slice(&last);
+            cases.push((
+                "padding_nonzero",
+                b,
+                "ChunkTampered",
+                "the last chunk's padding is not zero (its tag is valid)",
+            ));
+        }
+        for (cond, bytes, expect, comment) in cases {
+            let name = format!("tamper_{}_{cond}", tag(profile));
+            let mut v = base(
+                "#reading",
+                Area::File,
+                profile,
+                expect,
+                comment.to_string(),
+                s,
+                &conf,
+            );
+            v.reproducible = false;
+            v.plaintext = Some(out.bytes(&name, "plain", &plain)?);
+            v.stored = Some(out.bytes(&name, "stored", &bytes)?);
+            v.file_id = (!legacy).then(|| hex::encode(id.0));
+            out.write(&name, v)?;
+        }
+    }
+    Ok(())
+}
+
+fn streams(out: &mut Out<'_>, seed: u64) -> Result<()> {
+    let cs = 64u64;
+    for profile in [V1, LEGACY] {
+        let (conf, codec) = make_conf(seed, profile, cs, false)?;
+        for (cond, size) in [
+            ("empty", 0u64),
+            ("one_byte", 1),
+            ("chunk_aligned", 2 * cs),
+            ("long", 5 * cs + 3),
+        ] {
+            let name = format!("stream_{}_{cond}", tag(profile));
+            let (s, mut rng) = rng_for(seed, &name);
+            let mut plain = vec![0u8; size as usize];
+            rng.fill_bytes(&mut plain);
+            let id = FileId::random(&mut rng);
+            let stored = stream::encrypt_to_vec(&codec, &id, &plain, Target::Stream, &mut rng);
+            let mut v = base(
+                "#stream",
+                Area::Stream,
+                profile,
+                "success",
+                format!("a {size}-byte stream"),
+                s,
+                &conf,
+            );
+            v.plaintext = Some(out.bytes(&name, "plain", &plain)?);
+            v.file_id = (profile == V1).then(|| hex::encode(id.0));
+            v.stored = Some(out.bytes(&name, "stored", &stored)?);
+            out.write(&name, v.clone())?;
+            if size == 5 * cs + 3 {
+                let n = stored.len();
+                for (cond, bytes, expect) in [
+                    (
+                        "truncated_mid_chunk",
+                        stored[..n / 2].to_vec(),
+                        if profile == V1 {
+                            "BadTrailer"
+                        } else {
+                            "Truncated"
+                        },
+                    ),
+                    (
+                        "truncated_at_chunk",
+                        stored[..(l_off(&codec, 3) as usize)].to_vec(),
+                        if profile == V1 {
+                            "BadTrailer"
+                        } else {
+                            "Truncated"
+                        },
+                    ),
+                    (
+                        "extended",
+                        [&stored[..], &stored[..16]].concat(),
+                        if profile == V1 {
+                            "BadTrailer"
+                        } else {
+                            "Truncated"
+                        },
+                    ),
+                ] {
+                    let name = format!("stream_{}_{cond}", tag(profile));
+                    let mut t = v.clone();
+                    t.expect = expect.into();
+                    t.reproducible = false;
+                    t.comment = format!("the {}-byte stream, {}", size, cond.replace('_', " "));
+                    t.stored = Some(out.bytes(&name, "stored", &bytes)?);
+                    t.plaintext = Some(out.bytes(&name, "plain", &plain)?);
+                    out.write(&name, t)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn l_off(codec: &Codec, i: u64) -> u64 {
+    codec.layout().chunk_offset(i)
+}
+
+fn names(out: &mut Out<'_>, seed: u64) -> Result<()> {
+    let (conf, codec) = make_conf(seed, V1, 4096, true)?;
+    let mut list: Vec<(String, String)> = Vec::new();
+    for len in [
+        1usize, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 16, 17, 31, 32, 33, 64, 100, 127, 128, 143, 144,
+        150, 175, 176, 200, 254, 255,
+    ] {
+        let n: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+        list.push((format!("ascii_{len}"), n));
+    }
+    list.push(("unicode_short".into(), "日本語.txt".into()));
+    list.push(("unicode_emoji".into(), "🦀 crab ✓".into()));
+    list.push(("unicode_255".into(), format!("{}a", "é".repeat(127))));
+    list.push(("dot_leading".into(), ".hidden".into()));
+    list.push(("spaces".into(), "a name with spaces".into()));
+    for (cond, plain) in &list {
+        let name = format!("name_v1_{cond}");
+        let (s, mut rng) = rng_for(seed, &name);
+        let iv = DirIv::random(&mut rng);
+        let (disk, sidecar) = codec.encrypt_name(Some(&iv), plain, &mut rng)?;
+        let mut v = base(
+            "#names",
+            Area::Name,
+            V1,
+            "success",
+            format!(
+                "a {}-byte name{}",
+                plain.len(),
+                if sidecar.is_some() {
+                    " (long: hashed, with a sidecar)"
+                } else {
+                    ""
+                }
+            ),
+            s,
+            &conf,
+        );
+        v.dir_iv = Some(hex::encode(iv.0));
+        v.name = Some(plain.clone());
+        v.disk_name = Some(disk.clone());
+        v.sidecar = sidecar.clone();
+        out.write(&name, v.clone())?;
+        if cond == "ascii_10" || cond == "unicode_255" {
+            // The same name under another directory IV, and an edited name.
+            let mut w = v.clone();
+            let mut other = iv.0;
+            other[0] ^= 1;
+            w.dir_iv = Some(hex::encode(other));
+            w.expect = "BadName".into();
+            w.reproducible = false;
+            w.comment = "the on-disk name decrypted with another directory's IV".into();
+            out.write(&format!("name_v1_{cond}_wrong_dir_iv"), w)?;
+            let mut t = v.clone();
+            let target = t.sidecar.clone().unwrap_or_else(|| disk.clone());
+            let mut chars: Vec<char> = target.chars().collect();
+            chars[2] = if chars[2] == 'A' { 'B' } else { 'A' };
+            let edited: String = chars.into_iter().collect();
+            if t.sidecar.is_some() {
+                t.sidecar = Some(edited);
+            } else {
+                t.disk_name = Some(edited);
+            }
+            t.expect = "BadName".into();
+            t.reproducible = false;
+            t.comment = "one character of the encoded name changed".into();
+            out.write(&format!("name_v1_{cond}_tampered"), t)?;
+        }
+    }
+    let (lconf, lcodec) = make_conf(seed, LEGACY, 4096, true)?;
+    for (cond, plain) in list
+        .iter()
+        .filter(|(c, p)| p.len() <= 120 && !c.starts_with("unicode_255"))
+    {
+        let name = format!("name_legacy_{cond}");
+        let (s, mut rng) = rng_for(seed, &name);
+        let (disk, _) = lcodec.encrypt_name(None, plain, &mut rng)?;
+        let mut v = base(
+            "#legacy-names",
+            Area::Name,
+            LEGACY,
+            "success",
+            format!(
+                "a {}-byte name, 0.11 style: 16 IV bytes drawn from the seed",
+                plain.len()
+            ),
+            s,
+            &lconf,
+        );
+        v.name = Some(plain.clone());
+        v.disk_name = Some(disk);
+        out.write(&name, v)?;
+    }
+    Ok(())
+}
+
+fn symlinks(out: &mut Out<'_>, seed: u64) -> Result<()> {
+    let (conf, codec) = make_conf(seed, V1, 4096, true)?;
+    let long = "x/".repeat(1000);
+    for (cond, target) in [
+        ("short", "a"),
+        ("relative", "../dir/file.txt"),
+        ("absolute", "/etc/hostname"),
+        ("unicode", "目标/ファイル"),
+        ("long_2000", long.as_str()),
+    ] {
+        let name = format!("symlink_v1_{cond}");
+        let (s, mut rng) = rng_for(seed, &name);
+        let stored = codec.encrypt_symlink(target.as_bytes(), &mut rng);
+        let mut v = base(
+            "#symlink",
+            Area::Symlink,
+            V1,
+            "success",
+            format!(
+                "a {}-byte symlink target: a 16-byte nonce drawn from the seed",
+                target.len()
+            ),
+            s,
+            &conf,
+        );
+        v.plaintext = Some(out.bytes(&name, "plain", target.as_bytes())?);
+        v.stored = Some(out.bytes(&name, "stored", &stored)?);
+        out.write(&name, v.clone())?;
+        if cond == "relative" {
+            let mut t = v;
+            let mut b = stored.clone();
+            b[40] = if b[40] == b'A' { b'B' } else { b'A' };
+            t.stored = Some(out.bytes(&name, "stored", &b)?);
+            t.expect = "BadSymlink".into();
+            t.reproducible = false;
+            t.comment = "one character of the stored target changed".into();
+            out.write("symlink_v1_tampered", t)?;
+        }
+    }
+    Ok(())
+}
+
+fn confs(out: &mut Out<'_>, seed: u64) -> Result<()> {
+    let (conf, _) = make_conf(seed, V1, 4096, true)?;
+    let parsed: serde_json::Value = serde_json::from_slice(&conf)?;
+    let mut add = |name: &str,
+                   conf: &[u8],
+                   pw: Option<&str>,
+                   expect: &str,
+                   comment: &str,
+                   key: Option<String>|
+     -> Result<()> {
+        let mut v = base("#conf", Area::Conf, V1, expect, comment.into(), seed, conf);
+        v.password = pw.map(str::to_string);
+        v.key_pem = key;
+        v.reproducible = false;
+        out.write(name, v)
+    };
+    add(
+        "conf_v1_valid",
+        &conf,
+        Some(PASSWORD),
+        "success",
+        "a fusecry/1 conf with one Argon2id password slot",
+        None,
+    )?;
+    add(
+        "conf_v1_wrong_password",
+        &conf,
+        Some("not the password"),
+        "WrongKey",
+        "the wrong password",
+        None,
+    )?;
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| -> Vec<u8> {
+        let mut v = parsed.clone();
+        f(&mut v);
+        serde_json::to_vec_pretty(&v).expect("json")
+    };
+    add(
+        "conf_v1_edited_chunk_size",
+        &edit(&|v| v["chunk_size"] = 8192.into()),
+        Some(PASSWORD),
+        "ConfCorrupt",
+        "chunk_size changed from 4096 to 8192: params_mac fails",
+        None,
+    )?;
+    add(
+        "conf_v1_edited_encrypted_names",
+        &edit(&|v| v["encrypted_names"] = false.into()),
+        Some(PASSWORD),
+        "ConfCorrupt",
+        "encrypted_names flipped: params_mac fails",
+        None,
+    )?;
+    add(
+        "conf_v1_edited_params_mac",
+        &edit(&|v| v["params_mac"] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into()),
+        Some(PASSWORD),
+        "ConfCorrupt",
+        "params_mac replaced",
+        None,
+    )?;
+    add(
+        "conf_v1_unknown_version",
+        &edit(&|v| v["format"] = "fusecry/2".into()),
+        Some(PASSWORD),
+        "UnsupportedVersion",
+        "format fusecry/2",
+        None,
+    )?;
+    add(
+        "conf_v1_unknown_feature",
+        &edit(&|v| v["features"] = serde_json::json!(["compression"])),
+        Some(PASSWORD),
+        "UnknownFeature",
+        "a feature flag this version does not know",
+        None,
+    )?;
+    add(
+        "conf_v1_unknown_cipher",
+        &edit(&|v| v["content_cipher"] = "AES-256-GCM".into()),
+        Some(PASSWORD),
+        "UnsupportedVersion",
+        "a content cipher this version does not implement",
+        None,
+    )?;
+    add(
+        "conf_v1_invalid_chunk_size",
+        &edit(&|v| v["chunk_size"] = 17.into()),
+        Some(PASSWORD),
+        "InvalidChunkSize",
+        "chunk_size 17 is not a multiple of 16",
+        None,
+    )?;
+    add(
+        "conf_v1_not_json",
+        b"{ this is not json",
+        Some(PASSWORD),
+        "ConfCorrupt",
+        "not JSON at all",
+        None,
+    )?;
+    // RSA slots: a 2048-bit key from the seeded stream.
+    let (_, mut rng) = rng_for(seed, "conf/rsa");
+    let key = crate::rsa_keys::generate(&mut rng, 2048)?;
+    let pem_priv = crate::rsa_keys::private_pem(&key)?;
+    let pem_pub = crate::rsa_keys::public_pem(&key)?;
+    let mut mk = [0u8; 32];
+    rng.fill_bytes(&mut mk);
+    let rsa_conf = ConfV1::create_with_master(
+        &MasterKey::from_bytes(mk),
+        &NewConf {
+            chunk_size: 4096,
+            encrypted_names: true,
+            argon2: ARGON2,
+        },
+        &Secret::from_pem(&pem_pub)?,
+        &mut rng,
+    )?;
+    let rsa_bytes = Conf::V1(rsa_conf).to_bytes();
+    add(
+        "conf_v1_rsa_valid",
+        &rsa_bytes,
+        None,
+        "success",
+        "one RSA-OAEP-SHA256 slot, opened with its private key",
+        Some(pem_priv),
+    )?;
+    add(
+        "conf_v1_rsa_public_only",
+        &rsa_bytes,
+        None,
+        "PublicKeyOnly",
+        "only the public key is given",
+        Some(pem_pub),
+    )?;
+    let (_, mut rng2) = rng_for(seed, "conf/rsa-other");
+    let other = crate::rsa_keys::generate(&mut rng2, 2048)?;
+    add(
+        "conf_v1_rsa_wrong_key",
+        &rsa_bytes,
+        None,
+        "WrongKey",
+        "another RSA private key",
+        Some(crate::rsa_keys::private_pem(&other)?),
+    )?;
+    add(
+        "conf_v1_rsa_with_password",
+        &rsa_bytes,
+        Some(PASSWORD),
+        "WrongKey",
+        "a password for a conf that has only an RSA slot",
+        None,
+    )?;
+    // Legacy.
+    let (lconf, _) = make_conf(seed, LEGACY, 4096, true)?;
+    let mut ladd = |name: &str, conf: &[u8], pw: &str, expect: &str, comment: &str| -> Result<()> {
+        let mut v = base(
+            "#legacy-conf",
+            Area::Conf,
+            LEGACY,
+            expect,
+            comment.into(),
+            seed,
+            conf,
+        );
+        v.password = Some(pw.into());
+        v.reproducible = false;
+        out.write(name, v)
+    };
+    ladd(
+        "conf_legacy_valid",
+        &lconf,
+        PASSWORD,
+        "success",
+        "a 0.11 password conf (PBKDF2-HMAC-SHA1, sample check)",
+    )?;
+    ladd(
+        "conf_legacy_wrong_password",
+        &lconf,
+        "not the password",
+        "WrongKey",
+        "the wrong password: the sample check fails",
+    )?;
+    let mut lv: serde_json::Value = serde_json::from_slice(&lconf)?;
+    lv["chunk_size"] = 17.into();
+    ladd(
+        "conf_legacy_invalid_chunk_size",
+        &serde_json::to_vec(&lv)?,
+        PASSWORD,
+        "InvalidChunkSize",
+        "chunk_size 17",
+    )?;
+    ladd(
+        "conf_legacy_not_json",
+        b"[1, 2",
+        PASSWORD,
+        "ConfCorrupt",
+        "not JSON",
+    )?;
+    if out.count == 0 {
+        bail!("no vectors");
+    }
+    Ok(())
+}
