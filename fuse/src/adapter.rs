@@ -61,9 +61,12 @@ impl Filesystem for Adapter {
         // Always READDIRPLUS: a listing carries every entry's attributes, so
         // `ls -l`, `find -ls` and `tar` need no lookup round trip per entry
         // (the kernel's AUTO mode falls back to lookups after the first batch).
+        // ATOMIC_O_TRUNC: open(O_TRUNC) truncates in one request (and can
+        // reset a damaged file, which refuses every other open).
         let mut want = InitFlags::FUSE_PARALLEL_DIROPS
             | InitFlags::FUSE_ASYNC_READ
-            | InitFlags::FUSE_DO_READDIRPLUS;
+            | InitFlags::FUSE_DO_READDIRPLUS
+            | InitFlags::FUSE_ATOMIC_O_TRUNC;
         if self.writeback {
             want |= InitFlags::FUSE_WRITEBACK_CACHE;
         }

@@ -424,7 +424,13 @@ fn load_state(codec: &Codec, file: &File) -> Res<FileState> {
     let got = backing::read_at(file, &mut head, 0)?;
     let id = match codec.decode_header(&head[..got]) {
         Ok(id) => id,
-        Err(e) => return Ok(FileState::new(FileId::default(), 0, Some(e.to_string()))),
+        Err(e) => {
+            return Ok(FileState::new(
+                FileId::default(),
+                estimate_size(codec, stored),
+                Some(e.to_string()),
+            ))
+        }
     };
     let tl = l.trailer_len.min(stored) as usize;
     let mut tail = vec![0u8; tl];

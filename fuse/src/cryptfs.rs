@@ -786,12 +786,33 @@ impl CryptFs {
             self.ro()?;
         }
         let p = self.path(ino);
-        let (fh, _) = self
+        let (fh, of) = self
             .handles
             .add_file(ino, flags & libc::O_APPEND != 0, || {
                 let f = backing::open_file(&p?, self.opts.read_only)?;
                 OpenFile::load(&self.codec, f)
             })?;
+        // FUSE_ATOMIC_O_TRUNC: the truncation is ours to do, and it is the
+        // one way to reuse a damaged file (it starts afresh).
+        if flags & libc::O_TRUNC != 0 {
+            if let Err(e) = of.truncate(&self.codec, 0, &mut self.rng.handle()) {
+                self.handles.release_file(fh);
+                return Err(self.log_damage(ino, e));
+            }
+            // POSIX: O_TRUNC marks mtime and ctime even when nothing was cut.
+            backing::futimens(&of.file, Time::Now, Time::Now)?;
+        } else if let Some(why) = of.damage() {
+            // A file whose header or size does not verify cannot be read at
+            // all; failing the open keeps it from passing as an empty file.
+            self.handles.release_file(fh);
+            return Err(self.log_damage(
+                ino,
+                ContentError::Damaged {
+                    chunk: None,
+                    what: why,
+                },
+            ));
+        }
         Ok(fh)
     }
 

@@ -123,13 +123,17 @@ fn truncated_backing_file_fails_reads_but_lists() {
         fs::read(m.p("dir/victim")).unwrap_err().raw_os_error(),
         Some(libc::EIO)
     );
-    let f = OpenOptions::new()
-        .write(true)
-        .open(m.p("dir/victim"))
-        .unwrap();
-    assert!(f.write_all_at(b"x", 0).is_err());
+    // It cannot be opened for writing either (that would bury the damage)...
+    assert_eq!(
+        OpenOptions::new()
+            .write(true)
+            .open(m.p("dir/victim"))
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::EIO)
+    );
     assert!(logged().contains("/dir/victim"));
-    // Truncating it to zero starts it afresh.
+    // ...but opening it with O_TRUNC starts it afresh.
     fs::write(m.p("dir/victim"), b"new").unwrap();
     assert_eq!(fs::read(m.p("dir/victim")).unwrap(), b"new");
     assert_eq!(m.decrypt_backing("dir/victim"), b"new");
