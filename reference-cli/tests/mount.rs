@@ -114,7 +114,7 @@ impl Env {
 
     /// A foreground daemon as a child process.
     fn foreground(&self, extra: &[&str]) -> Child {
-        let child = Command::new(BIN)
+        let mut child = Command::new(BIN)
             .args([
                 "mount",
                 s(&self.cipher),
@@ -129,7 +129,16 @@ impl Env {
             .stderr(fs::File::create(&self.log).unwrap())
             .spawn()
             .unwrap();
-        wait_for("foreground mount", || is_mounted(&self.mnt));
+        let start = Instant::now();
+        while !is_mounted(&self.mnt) {
+            let exited = child.try_wait().unwrap();
+            assert!(
+                exited.is_none() && start.elapsed() < Duration::from_secs(60),
+                "foreground mount did not appear (daemon {exited:?}); log:\n{}",
+                fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         child
     }
 }

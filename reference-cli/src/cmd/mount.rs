@@ -296,9 +296,58 @@ fn lazy_unmount(mnt: &Path) {
     }
 }
 
+/// The lock a daemon holds on its mount point for its whole life. fuser
+/// unmounts the mount point by path when a session ends, so a daemon still
+/// exiting could unmount a newer mount at the same place: a new daemon
+/// waits for the old one's lock, and `umount` waits for it to be released.
+fn mount_lock(mnt: &Path) -> Result<std::fs::File> {
+    let dir = std::env::temp_dir().join(format!("fusecry-{}", nix::unistd::geteuid()));
+    std::fs::create_dir_all(&dir)?;
+    let canon = mnt.canonicalize()?;
+    let name: String = canon
+        .to_string_lossy()
+        .trim_start_matches('/')
+        .replace('/', "_");
+    Ok(std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(format!("{name}.lock")))?)
+}
+
+/// Takes the mount point's lock, waiting up to `limit`.
+fn lock_mount_point(
+    mnt: &Path,
+    limit: Duration,
+) -> Result<Option<nix::fcntl::Flock<std::fs::File>>> {
+    use nix::fcntl::{Flock, FlockArg};
+    let mut f = mount_lock(mnt)?;
+    let start = Instant::now();
+    loop {
+        match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+            Ok(l) => return Ok(Some(l)),
+            Err((back, _)) if start.elapsed() < limit => {
+                f = back;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(_) => return Ok(None),
+        }
+    }
+}
+
 /// Serves the mount in this process until it is unmounted.
 fn serve(a: &MountArgs, o: &Opts, codec: Codec) -> Result<()> {
     init_logging(a)?;
+    // Held until this process exits (after fuser's own unmount on drop).
+    let _lock = lock_mount_point(&a.mountpoint, Duration::from_secs(30))?.ok_or_else(|| {
+        fail(
+            OTHER,
+            format!(
+                "{}: another fusecry daemon is still using this mount point",
+                a.mountpoint.display()
+            ),
+        )
+    })?;
     let fs_opts = FsOptions {
         read_only: o.read_only,
         writeback: o.writeback && !o.read_only,
@@ -400,5 +449,8 @@ pub fn umount(a: crate::cli::UmountArgs) -> Result<()> {
             ));
         }
     }
+    // Return once the daemon has exited: everything is flushed then, and a
+    // new mount at the same place cannot be hit by its cleanup.
+    let _ = lock_mount_point(&a.mountpoint, Duration::from_secs(10));
     Ok(())
 }
