@@ -1,0 +1,721 @@
+#!/usr/bin/env python3
+"""Second, independent check of the conformance vectors (conformance/vectors).
+
+Written from SPEC.md alone, with the Python standard library and pyca
+`cryptography` (>= 44, for Argon2id); it shares no code with the Rust crates.
+For every vector of both profiles (fusecry/1 and legacy-0.11) it opens the
+conf, then reads the file, stream, name or symlink target and compares the
+result, or the failure class of SPEC §13, with the vector. For vectors marked
+`reproducible` it also re-encrypts from the vector's seed (rand_chacha
+ChaCha20Rng::seed_from_u64) and compares the stored bytes byte for byte.
+
+Usage: python3 conformance/check_vectors.py [-v] [VECTOR_DIR]
+(-v prints every vector with the outcome and, for failures, the reason.)
+Exit status: 0 when every vector passes, 1 when one fails, 2 when the
+environment lacks what the check needs.
+"""
+
+import base64
+import binascii
+import collections
+import glob
+import hashlib
+import hmac
+import json
+import os
+import re
+import struct
+import sys
+import time
+
+try:
+    import cryptography
+    from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+except ImportError as e:
+    print("python check: FAILED: the `cryptography` package is missing (%s); install it "
+          "with: python3 -m pip install 'cryptography>=44'" % e, file=sys.stderr)
+    sys.exit(2)
+try:
+    from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+except ImportError:
+    print("python check: FAILED: cryptography %s has no Argon2id (needs >= 44); install it "
+          "with: python3 -m pip install 'cryptography>=44'" % cryptography.__version__,
+          file=sys.stderr)
+    sys.exit(2)
+
+
+class Fail(Exception):
+    """A reader failure: `cls` is the SPEC §13 class name."""
+
+    def __init__(self, cls, why):
+        super().__init__("%s (%s)" % (cls, why))
+        self.cls, self.why = cls, why
+
+
+class Mismatch(Exception):
+    """The vector disagrees with what this checker computes."""
+
+
+# ---------------------------------------------------------------- primitives (§1, §2)
+
+def u64le(x):
+    return struct.pack("<Q", x)
+
+
+def u32le(x):
+    return struct.pack("<I", x)
+
+
+def lp(b):
+    return u32le(len(b)) + b
+
+
+def ceil16(x):
+    return (x + 15) // 16 * 16
+
+
+def hmac256(key, msg):
+    return hmac.new(key, msg, hashlib.sha256).digest()
+
+
+def aes_cbc(key, iv, data, encrypt):
+    c = Cipher(algorithms.AES(key), modes.CBC(iv))
+    op = c.encryptor() if encrypt else c.decryptor()
+    return op.update(data) + op.finalize()
+
+
+def b32enc(b):
+    return base64.b32encode(b).decode("ascii").rstrip("=")
+
+
+def b32dec_canonical(s, cls):
+    """RFC 4648 base32, upper case, no '=', unused trailing bits zero (§1)."""
+    if not re.fullmatch(r"[A-Z2-7]*", s) or len(s) % 8 in (1, 3, 6):
+        raise Fail(cls, "not canonical base32")
+    try:
+        raw = base64.b32decode(s + "=" * (-len(s) % 8))
+    except binascii.Error as e:
+        raise Fail(cls, "bad base32: %s" % e)
+    if b32enc(raw) != s:
+        raise Fail(cls, "base32 with non-zero trailing bits")
+    return raw
+
+
+def b64field(v, n=None, atleast=None):
+    if not isinstance(v, str):
+        raise Fail("ConfCorrupt", "base64 field is not a string")
+    try:
+        raw = base64.b64decode(v, validate=True)
+    except binascii.Error:
+        raise Fail("ConfCorrupt", "bad base64")
+    if (n is not None and len(raw) != n) or (atleast is not None and len(raw) < atleast):
+        raise Fail("ConfCorrupt", "base64 field of %d bytes" % len(raw))
+    return raw
+
+
+def is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_chunk_size(cs):  # §6
+    if not (16 <= cs <= 1048576 and cs % 16 == 0):
+        raise Fail("InvalidChunkSize", "chunk size %d" % cs)
+
+
+def check_plain_name(b, cls):  # §10 plaintext rules
+    try:
+        s = b.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Fail(cls, "name is not UTF-8")
+    if not b or b in (b".", b"..") or b"/" in b or b"\0" in b or len(b) > 255:
+        raise Fail(cls, "name breaks the plaintext rules")
+    return s
+
+
+# ------------------------------------------------- rand_chacha ChaCha20Rng::seed_from_u64
+
+def seed_from_u64(state):
+    """rand_core 0.6 SeedableRng::seed_from_u64: PCG32 fills the 32-byte seed."""
+    out = b""
+    mask = (1 << 64) - 1
+    for _ in range(8):
+        state = (state * 6364136223846793005 + 11634580027462260723) & mask
+        xorshifted = (((state >> 18) ^ state) >> 27) & 0xFFFFFFFF
+        rot = state >> 59
+        out += u32le(((xorshifted >> rot) | (xorshifted << (32 - rot))) & 0xFFFFFFFF)
+    return out
+
+
+class Rng:
+    """ChaCha20 (20 rounds), key = seed_from_u64(seed), stream 0, counter from 0.
+
+    draw(n) is rand_core's BlockRng::fill_bytes: it consumes whole 32-bit
+    words, so the bytes of a draw that is not a multiple of 4 are dropped.
+    """
+
+    def __init__(self, seed):
+        # cryptography's 16-byte ChaCha20 nonce: 8-byte LE counter || 8-byte stream id
+        self.enc = Cipher(algorithms.ChaCha20(seed_from_u64(seed), bytes(16)), None).encryptor()
+        self.buf = b""
+        self.pos = 0
+
+    def draw(self, n):
+        end = self.pos + n
+        if end > len(self.buf):
+            self.buf += self.enc.update(bytes(end - len(self.buf) + 4))
+        out = self.buf[self.pos:end]
+        self.pos = (end + 3) // 4 * 4
+        return out
+
+
+# ---------------------------------------------------------------- vector bytes
+
+def load_bytes(spec, seed, vdir):
+    if spec is None:
+        return None
+    if "hex" in spec:
+        return bytes.fromhex(spec["hex"])
+    if "file" in spec:
+        with open(os.path.join(vdir, spec["file"]), "rb") as f:
+            b = f.read()
+        if len(b) != spec["len"]:
+            raise Mismatch("%s: %d bytes, vector says %d" % (spec["file"], len(b), spec["len"]))
+    else:
+        b = Rng(seed).draw(spec["chacha20_prefix"])
+    if hashlib.sha256(b).hexdigest() != spec["sha256"]:
+        raise Mismatch("sha256 of %s differs from the vector" % json.dumps(spec))
+    return b
+
+
+# ---------------------------------------------------------------- confs
+
+LABELS = {  # §3
+    "enc": (b"fusecry/1 content AES-256-CBC", 32),
+    "mac": (b"fusecry/1 content HMAC-SHA256", 32),
+    "trl": (b"fusecry/1 trailer HMAC-SHA256", 32),
+    "name": (b"fusecry/1 names AES-SIV", 64),
+    "conf": (b"fusecry/1 conf HMAC-SHA256", 32),
+}
+V1_FIELDS = {"format", "chunk_size", "encrypted_names", "content_cipher", "name_cipher",
+             "features", "slots", "params_mac"}
+PW_FIELDS = {"type", "kdf", "m_cost_kib", "t_cost", "p_cost", "salt", "wrapped_key"}
+RSA_FIELDS = {"type", "key_fingerprint", "wrapped_key"}
+
+
+class Conf:
+    def __init__(self, profile, cs, names, keys):
+        self.profile, self.cs, self.names, self.k = profile, cs, names, keys
+
+
+def load_key(pem):
+    """(private key or None, True when only a public key was given)."""
+    data = pem.encode("ascii")
+    try:
+        return serialization.load_pem_private_key(data, password=None), False
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        pass
+    try:
+        serialization.load_pem_public_key(data)
+        return None, True
+    except (ValueError, UnsupportedAlgorithm):
+        raise Fail("WrongKey", "unreadable key")
+
+
+def open_conf(text, password, key_pem):
+    try:
+        j = json.loads(text)
+    except ValueError:
+        raise Fail("ConfCorrupt", "not JSON")
+    if not isinstance(j, dict):
+        raise Fail("ConfCorrupt", "not a JSON object")
+    if "version" in j and "format" not in j:
+        return open_legacy(j, password, key_pem)
+    return open_v1(j, password, key_pem)
+
+
+def open_v1(j, password, key_pem):  # §5.2, steps in order
+    fmt = j.get("format")
+    if not isinstance(fmt, str):
+        raise Fail("ConfCorrupt", "no format")
+    if fmt != "fusecry/1":
+        raise Fail("UnsupportedVersion", "format %r" % fmt)
+    feats = j.get("features")
+    if isinstance(feats, list) and feats:
+        raise Fail("UnknownFeature", "features %r" % feats)
+    if set(j) != V1_FIELDS:
+        raise Fail("ConfCorrupt", "fields %s" % sorted(set(j) ^ V1_FIELDS))
+    if not (is_int(j["chunk_size"]) and isinstance(j["encrypted_names"], bool)
+            and isinstance(j["content_cipher"], str) and isinstance(j["name_cipher"], str)
+            and isinstance(feats, list) and isinstance(j["slots"], list)
+            and isinstance(j["params_mac"], str)):
+        raise Fail("ConfCorrupt", "a field has the wrong JSON type")
+    if j["content_cipher"] != "AES-256-CBC+HMAC-SHA256" or j["name_cipher"] != "AES-256-SIV":
+        raise Fail("UnsupportedVersion", "ciphers %r" % ((j["content_cipher"], j["name_cipher"]),))
+    check_chunk_size(j["chunk_size"])
+    slots = j["slots"]
+    if not slots:
+        raise Fail("ConfCorrupt", "no slot")
+    for s in slots:
+        if not isinstance(s, dict) or s.get("type") not in ("password", "rsa"):
+            raise Fail("ConfCorrupt", "slot type")
+        if s["type"] == "password":
+            if set(s) != PW_FIELDS:
+                raise Fail("ConfCorrupt", "password slot fields")
+            if s["kdf"] != "argon2id":
+                raise Fail("UnsupportedVersion" if isinstance(s["kdf"], str) else "ConfCorrupt",
+                           "kdf %r" % s["kdf"])
+            m, t, p = s["m_cost_kib"], s["t_cost"], s["p_cost"]
+            if not (is_int(m) and is_int(t) and is_int(p) and 8 <= m <= 4194304
+                    and 1 <= t <= 100 and 1 <= p <= 64 and m >= 8 * p):
+                raise Fail("ConfCorrupt", "Argon2id parameters out of range")
+            b64field(s["salt"], 16)
+            b64field(s["wrapped_key"], 48)
+        else:
+            if set(s) != RSA_FIELDS:
+                raise Fail("ConfCorrupt", "rsa slot fields")
+            if not (isinstance(s["key_fingerprint"], str)
+                    and re.fullmatch(r"sha256:[0-9a-f]{64}", s["key_fingerprint"])):
+                raise Fail("ConfCorrupt", "key_fingerprint")
+            b64field(s["wrapped_key"], atleast=256)
+    params_mac = b64field(j["params_mac"], 32)
+
+    mk = None  # step 7, §4.3
+    if key_pem is not None:
+        priv, public_only = load_key(key_pem)
+        if public_only:
+            raise Fail("PublicKeyOnly", "a public key cannot open a conf")
+        if not isinstance(priv, rsa.RSAPrivateKey) or priv.key_size < 2048:
+            raise Fail("WrongKey", "not an RSA key of >= 2048 bits")
+        spki = priv.public_key().public_bytes(serialization.Encoding.DER,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo)
+        fpr = "sha256:" + hashlib.sha256(spki).hexdigest()
+        oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(),
+                            label=b"fusecry/1 rsa slot")
+        for s in slots:
+            if s["type"] != "rsa":
+                continue
+            try:
+                k = priv.decrypt(base64.b64decode(s["wrapped_key"]), oaep)
+            except ValueError:
+                continue
+            if len(k) == 32:
+                if s["key_fingerprint"] != fpr:
+                    raise Mismatch("slot opened but its key_fingerprint is not %s" % fpr)
+                mk = k
+                break
+    elif password is not None:
+        for s in slots:
+            if s["type"] != "password":
+                continue
+            salt = base64.b64decode(s["salt"])
+            m, t, p = s["m_cost_kib"], s["t_cost"], s["p_cost"]
+            kek = Argon2id(salt=salt, length=64, iterations=t, lanes=p,
+                           memory_cost=m).derive(password.encode("utf-8"))
+            ad = b"fusecry/1 password slot" + u32le(m) + u32le(t) + u32le(p) + salt
+            try:
+                mk = AESSIV(kek).decrypt(base64.b64decode(s["wrapped_key"]), [ad])
+                break
+            except InvalidTag:
+                continue
+    if mk is None:
+        raise Fail("WrongKey", "no slot opens")
+    keys = {n: HKDF(hashes.SHA256(), ln, None, label).derive(mk)
+            for n, (label, ln) in LABELS.items()}
+    p = (b"fusecry/1 conf params" + lp(b"fusecry/1") + u32le(j["chunk_size"])
+         + bytes([j["encrypted_names"]]) + lp(b"AES-256-CBC+HMAC-SHA256") + lp(b"AES-256-SIV")
+         + u32le(len(feats)) + b"".join(lp(f.encode()) for f in feats))
+    if not hmac.compare_digest(hmac256(keys["conf"], p), params_mac):  # step 8
+        raise Fail("ConfCorrupt", "params_mac does not verify")
+    return Conf("fusecry/1", j["chunk_size"], j["encrypted_names"], keys)
+
+
+def open_legacy(j, password, key_pem):  # §15.1, §15.2
+    ver = j["version"]
+    if not isinstance(ver, str):
+        raise Fail("ConfCorrupt", "version is not a string")
+    if not re.fullmatch(r"0\.11(\..*)?", ver):
+        raise Fail("UnsupportedVersion", "version %r" % ver)
+    if j.get("cipher", "AES_CBC") != "AES_CBC" or j.get("hashmod", "SHA256") != "SHA256":
+        raise Fail("UnsupportedVersion", "cipher/hashmod")
+    typ, cs = j.get("type"), j.get("chunk_size")
+    if typ not in ("password", "rsakey") or not is_int(cs) or not isinstance(j.get("enc_path"), bool):
+        raise Fail("ConfCorrupt", "type, chunk_size or enc_path")
+    check_chunk_size(cs)
+    sample = b64field(j.get("_FuseCryConf__sample"))
+    if len(sample) < 64 or (len(sample) - 48) % 16:
+        raise Fail("ConfCorrupt", "sample of %d bytes" % len(sample))
+    if typ == "password":
+        salt = b64field(j.get("_FuseCryConf__kdf_salt"))
+        iters = j.get("kdf_iters")
+        if not is_int(iters) or iters < 1:
+            raise Fail("ConfCorrupt", "kdf_iters")
+        if password is None:
+            raise Fail("WrongKey", "a password conf needs the password")
+        try:
+            pw = password.encode("latin-1")
+        except UnicodeEncodeError:
+            raise Fail("WrongKey", "password not encodable as latin-1")
+        k = PBKDF2HMAC(hashes.SHA1(), 32, salt, iters).derive(pw)
+    else:
+        if not is_int(j.get("rsa_key_size")):
+            raise Fail("ConfCorrupt", "rsa_key_size")
+        wrapped = b64field(j.get("_FuseCryConf__enc_key"))
+        if key_pem is None:
+            raise Fail("WrongKey", "an rsakey conf needs the private key")
+        priv, public_only = load_key(key_pem)
+        if public_only:
+            raise Fail("PublicKeyOnly", "a public key cannot open a conf")
+        nums = priv.private_numbers()
+        n = nums.public_numbers.n
+        c = int.from_bytes(wrapped, "big")
+        if c >= n:
+            raise Fail("WrongKey", "wrapped key >= modulus")
+        m = pow(c, nums.d, n)
+        if m >= 1 << 256:
+            raise Fail("WrongKey", "textbook RSA result longer than 32 bytes")
+        k = m.to_bytes(32, "big")
+    mkey = hashlib.sha256(k).digest()
+    if not hmac.compare_digest(hmac256(mkey, sample[32:]), sample[:32]):
+        raise Fail("WrongKey", "sample check fails")
+    return Conf("legacy-0.11", cs, j["enc_path"], {"K": k, "M": mkey})
+
+
+# ---------------------------------------------------------------- fusecry/1 contents (§7, §12)
+
+def v1_size(size, cs):  # §7.4
+    r = size % cs
+    return 60 + size // cs * (cs + 48) + (48 + ceil16(r) if r else 0)
+
+
+def v1_chunk(c, fid, i, chunk, plen):  # §7.2, §7.5 step 5
+    t, iv, ct = chunk[:32], chunk[32:48], chunk[48:]
+    if not hmac.compare_digest(hmac256(c.k["mac"], fid + u64le(i) + iv + ct), t):
+        raise Fail("ChunkTampered", "chunk %d: tag" % i)
+    p0 = aes_cbc(c.k["enc"], iv, ct, False)
+    if any(p0[plen:]):
+        raise Fail("ChunkTampered", "chunk %d: padding not zero" % i)
+    return p0[:plen]
+
+
+def v1_trailer(c, fid, st):
+    sz = st[-40:-32]
+    if not hmac.compare_digest(hmac256(c.k["trl"], fid + sz), st[-32:]):
+        raise Fail("BadTrailer", "trailer tag")
+    return struct.unpack("<Q", sz)[0]
+
+
+def v1_read_file(c, st):  # §7.5, random access
+    cs, L = c.cs, len(st)
+    if L < 60:
+        raise Fail("Truncated", "%d bytes" % L)
+    if st[:4] != b"FCY1":
+        raise Fail("BadHeader", "magic")
+    fid = st[4:20]
+    size = v1_trailer(c, fid, st)
+    if L != v1_size(size, cs):
+        raise Fail("Truncated", "length %d, size %d needs %d" % (L, size, v1_size(size, cs)))
+    out = []
+    for i in range((size + cs - 1) // cs):
+        plen = min(cs, size - i * cs)
+        off = 20 + i * (cs + 48)
+        out.append(v1_chunk(c, fid, i, st[off:off + 48 + ceil16(plen)], plen))
+    return b"".join(out)
+
+
+def v1_read_stream(c, st):  # §12, in order: released frames, trailer, held frames
+    cs, frame = c.cs, c.cs + 48
+    if not st:
+        raise Fail("Truncated", "empty input")
+    if len(st) < 20 or st[:4] != b"FCY1":
+        raise Fail("BadHeader", "header")
+    fid, body = st[4:20], st[20:]
+    out, i = [], 0
+    while (i + 1) * frame + 41 <= len(body):
+        out.append(v1_chunk(c, fid, i, body[i * frame:(i + 1) * frame], cs))
+        i += 1
+    if len(body) < 40:  # SPEC §12 does not say; the random-access class
+        raise Fail("Truncated", "no room for a trailer")
+    size = v1_trailer(c, fid, st)
+    if len(st) != v1_size(size, cs):
+        raise Fail("Truncated", "length does not match the size")
+    for j in range(i, (size + cs - 1) // cs):
+        plen = min(cs, size - j * cs)
+        out.append(v1_chunk(c, fid, j, body[j * frame:j * frame + 48 + ceil16(plen)], plen))
+    return b"".join(out)
+
+
+def v1_write(c, pt, fid, rng):  # §7, drawing the IVs like the reference writer
+    out = [b"FCY1", fid]
+    for i in range(0, len(pt), c.cs):
+        p = pt[i:i + c.cs]
+        iv = rng.draw(16)
+        ct = aes_cbc(c.k["enc"], iv, p + bytes(ceil16(len(p)) - len(p)), True)
+        out += [hmac256(c.k["mac"], fid + u64le(i // c.cs) + iv + ct), iv, ct]
+    sz = u64le(len(pt))
+    return b"".join(out + [sz, hmac256(c.k["trl"], fid + sz)])
+
+
+# ---------------------------------------------------------------- legacy contents (§15.3, §15.4)
+
+def legacy_size(size, cs):
+    if size == 0:
+        return 0
+    r = size % cs
+    return 8 + size // cs * (cs + 48) + (48 + ceil16(r) if r else 0)
+
+
+def legacy_chunk(c, i, chunk, plen):
+    t, iv, ct = chunk[:32], chunk[32:48], chunk[48:]
+    if not hmac.compare_digest(hmac256(c.k["M"], iv + ct), t):
+        raise Fail("ChunkTampered", "chunk %d: tag" % i)
+    return aes_cbc(c.k["K"], iv, ct, False)[:plen]  # padding is not checked (§15.3)
+
+
+def legacy_read(c, st, stream):
+    cs, ecs, L = c.cs, c.cs + 48, len(st)
+    out, i = [], 0
+    if stream:  # §15.4: a frame is released when at least 9 bytes follow it
+        while (i + 1) * ecs + 9 <= L:
+            out.append(legacy_chunk(c, i, st[i * ecs:(i + 1) * ecs], cs))
+            i += 1
+    if L == 0:
+        return b""
+    if L < 8:
+        raise Fail("Truncated", "%d bytes" % L)
+    size = struct.unpack("<Q", st[-8:])[0]
+    if L == 8 and size == 0:
+        return b""
+    if L != legacy_size(size, cs):
+        raise Fail("Truncated", "length %d, size %d needs %d" % (L, size, legacy_size(size, cs)))
+    for j in range(i, (size + cs - 1) // cs):
+        plen = min(cs, size - j * cs)
+        out.append(legacy_chunk(c, j, st[j * ecs:j * ecs + 48 + ceil16(plen)], plen))
+    return b"".join(out)
+
+
+def legacy_write(c, pt, rng, stream):
+    out = []
+    for i in range(0, len(pt), c.cs):
+        p = pt[i:i + c.cs]
+        iv = rng.draw(16)
+        ct = aes_cbc(c.k["K"], iv, p + bytes(ceil16(len(p)) - len(p)), True)
+        out += [hmac256(c.k["M"], iv + ct), iv, ct]
+    if not pt and not stream:
+        return b""
+    return b"".join(out) + u64le(len(pt))
+
+
+# ---------------------------------------------------------------- names and symlinks (§10, §11, §15.4)
+
+LONG = "fusecry.longname."
+
+
+def v1_name_encode(c, diriv, name):
+    enc = b32enc(AESSIV(c.k["name"]).encrypt(name.encode("utf-8"), [diriv]))
+    if len(enc) <= 255:
+        return enc, None
+    return LONG + b32enc(hashlib.sha256(enc.encode("ascii")).digest()), enc
+
+
+def v1_name_decode(c, diriv, disk, sidecar):
+    enc = disk
+    if disk.startswith(LONG):
+        if sidecar is None:
+            raise Fail("BadName", "long name without a sidecar")
+        if b32enc(hashlib.sha256(sidecar.encode("ascii")).digest()) != disk[len(LONG):]:
+            raise Fail("BadName", "sidecar does not match the hashed name")
+        enc = sidecar
+    raw = b32dec_canonical(enc, "BadName")
+    try:
+        b = AESSIV(c.k["name"]).decrypt(raw, [diriv])
+    except (InvalidTag, ValueError):
+        raise Fail("BadName", "AES-SIV verification fails")
+    return check_plain_name(b, "BadName")
+
+
+def legacy_name_encode(c, name, iv):
+    b = name.encode("utf-8")
+    return b32enc(iv + aes_cbc(c.k["K"], iv, b + bytes(ceil16(len(b)) - len(b)), True))
+
+
+def legacy_name_decode(c, disk):
+    try:
+        raw = base64.b32decode(disk + "=" * (-len(disk) % 8))
+    except binascii.Error:
+        raise Fail("BadName", "bad base32")
+    if len(raw) < 32 or len(raw) % 16:
+        raise Fail("BadName", "%d decoded bytes" % len(raw))
+    b = aes_cbc(c.k["K"], raw[:16], raw[16:], False).rstrip(b"\0")
+    return check_plain_name(b, "BadName")
+
+
+def symlink_encode(c, target, nonce):
+    return b32enc(nonce + AESSIV(c.k["name"]).encrypt(target, [b"fusecry/1 symlink", nonce]))
+
+
+def symlink_decode(c, stored):
+    try:
+        s = stored.decode("ascii")
+    except UnicodeDecodeError:
+        raise Fail("BadSymlink", "not ASCII")
+    raw = b32dec_canonical(s, "BadSymlink")
+    if len(raw) < 32:
+        raise Fail("BadSymlink", "shorter than 32 bytes")
+    try:
+        return AESSIV(c.k["name"]).decrypt(raw[16:], [b"fusecry/1 symlink", raw[:16]])
+    except (InvalidTag, ValueError):
+        raise Fail("BadSymlink", "AES-SIV verification fails")
+
+
+# ---------------------------------------------------------------- one vector
+
+_confs = {}
+
+
+def conf_for(v):
+    key = (v["conf"], v.get("password"), v.get("key_pem"))
+    if key not in _confs:
+        try:
+            _confs[key] = open_conf(*key)
+        except Fail as e:
+            _confs[key] = e
+    r = _confs[key]
+    if isinstance(r, Fail):
+        raise r
+    return r
+
+
+def expect_equal(what, got, want):
+    if got != want:
+        g = got if isinstance(got, str) else got.hex()
+        w = want if isinstance(want, str) else want.hex()
+        raise Mismatch("%s differs: got %s..., vector %s... (%d vs %d)"
+                       % (what, g[:64], w[:64], len(got), len(want)))
+
+
+def check(v, kind, vdir):
+    """Returns (outcome, reason): outcome is 'success' or the §13 class of the
+    failure. Raises Mismatch when the vector disagrees with this checker."""
+    seed = v["seed"]
+    pt = load_bytes(v.get("plaintext"), seed, vdir)
+    st = load_bytes(v.get("stored"), seed, vdir)
+    try:
+        c = conf_for(v)
+        if c.profile != v["profile"]:
+            raise Mismatch("conf is %s, vector says %s" % (c.profile, v["profile"]))
+        if kind == "conf":
+            return "success", None
+        legacy = c.profile == "legacy-0.11"
+        if kind in ("file", "tamper", "stream"):
+            if legacy:
+                got = legacy_read(c, st, kind == "stream")
+            else:
+                got = (v1_read_stream if kind == "stream" else v1_read_file)(c, st)
+            if v["reproducible"]:
+                rng = Rng(seed)
+                expect_equal("seed plaintext", rng.draw(len(pt)), pt)
+                if v.get("writer_seed") is not None:  # the writer's own stream
+                    rng = Rng(v["writer_seed"])
+                fid = rng.draw(16)  # drawn in both profiles; legacy files do not use it
+                if legacy:
+                    expect_equal("re-encryption", legacy_write(c, pt, rng, kind == "stream"), st)
+                else:
+                    expect_equal("re-encryption", v1_write(c, pt, fid, rng), st)
+            if v.get("file_id") is not None:
+                expect_equal("file_id", st[4:20], bytes.fromhex(v["file_id"]))
+        elif kind == "symlink":
+            got = symlink_decode(c, st)
+            if v["reproducible"]:
+                expect_equal("re-encryption", symlink_encode(c, pt, Rng(seed).draw(16)),
+                             st.decode("ascii"))
+        elif kind == "name":
+            if not c.names:
+                raise Mismatch("name vector on a plain-name conf")
+            if legacy:
+                got = legacy_name_decode(c, v["disk_name"])
+                if v["reproducible"]:  # the name IV is the first draw (no directory IV)
+                    expect_equal("re-encryption", legacy_name_encode(
+                        c, v["name"], Rng(seed).draw(16)), v["disk_name"])
+            else:
+                diriv = bytes.fromhex(v["dir_iv"])
+                got = v1_name_decode(c, diriv, v["disk_name"], v.get("sidecar"))
+                if v["reproducible"]:
+                    expect_equal("seed dir_iv", Rng(seed).draw(16), diriv)
+                    disk, side = v1_name_encode(c, diriv, v["name"])
+                    expect_equal("re-encrypted disk name", disk, v["disk_name"])
+                    expect_equal("re-encrypted sidecar", side or "", v.get("sidecar") or "")
+            pt = v["name"]
+        else:
+            raise Mismatch("unknown kind %s" % kind)
+    except Fail as e:
+        return e.cls, e.why
+    if pt is not None and got != pt:
+        if not (kind == "tamper" and legacy and genuine_chunks(got, pt, c.cs)):
+            return "success", "read back other bytes than the vector's plaintext"
+    return "success", None
+
+
+def genuine_chunks(got, pt, cs):
+    """Legacy tamper vectors that read without error (chunks swapped, duplicated,
+    moved): their `plaintext` is the original file; what reads back must be
+    made of that file's genuine chunks (§15.5 quirk 4)."""
+    if len(got) != len(pt):
+        return False
+    orig = {pt[i:i + cs] for i in range(0, len(pt), cs)}
+    return all(got[i:i + cs] in orig for i in range(0, len(got), cs))
+
+
+def main():
+    args = sys.argv[1:]
+    verbose = "-v" in args
+    args = [a for a in args if a != "-v"]
+    vdir = args[0] if args else os.path.join(os.path.dirname(os.path.abspath(__file__)), "vectors")
+    t0 = time.monotonic()
+    files = sorted(f for f in glob.glob(os.path.join(vdir, "*.json"))
+                   if not f.endswith("vector.schema.json"))
+    per_profile, per_area, failed = collections.Counter(), collections.Counter(), []
+    encoders = 0
+    for path in files:
+        name = os.path.basename(path)[:-5]
+        kind, v = name.split("_")[0], {}
+        try:
+            with open(path, encoding="utf-8") as f:
+                v = json.load(f)
+            got, why = check(v, kind, vdir)
+            if verbose:
+                print("%-45s %-12s %s%s" % (name, v["profile"], got, ": " + why if why else ""))
+            if got != v["expect"]:
+                raise Mismatch("expected %s, got %s%s"
+                               % (v["expect"], got, ": " + why if why else ""))
+            if why and got == "success":
+                raise Mismatch(why)
+            encoders += bool(v["reproducible"])
+        except Mismatch as e:
+            failed.append((name, str(e)))
+        except Exception as e:  # a crash is a failure of that vector, never a pass
+            failed.append((name, "checker error: %r" % e))
+        per_profile[v.get("profile", "?")] += 1
+        per_area[kind, v.get("profile", "?")] += 1
+    for name, why in failed:
+        print("FAIL %s: %s" % (name, why))
+    print("python check: %d vectors checked (fusecry/1: %d, legacy-0.11: %d), %d failed"
+          % (len(files), per_profile["fusecry/1"], per_profile["legacy-0.11"], len(failed)))
+    areas = sorted({a for a, _ in per_area})
+    print("  per area (fusecry/1+legacy-0.11): " + ", ".join(
+        "%s %d+%d" % (a, per_area[a, "fusecry/1"], per_area[a, "legacy-0.11"]) for a in areas))
+    print("  %d of them also re-encrypted from the seed byte for byte; cryptography %s; %.1f s"
+          % (encoders, cryptography.__version__, time.monotonic() - t0))
+    if not files:
+        print("python check: no vectors found in %s" % vdir)
+        return 1
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
