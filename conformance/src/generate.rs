@@ -106,6 +106,10 @@ fn base(
         conf: String::from_utf8(conf.to_vec()).expect("confs are JSON"),
         password: Some(PASSWORD.into()),
         key_pem: None,
+        writer_seed: None,
+        tree: None,
+        entries: None,
+        damaged: None,
         plaintext: None,
         stored: None,
         file_id: None,
@@ -145,6 +149,8 @@ pub fn generate(dir: &Path, seed: u64) -> Result<usize> {
         let n = p.file_name().unwrap().to_string_lossy().into_owned();
         if (n.ends_with(".json") && !n.ends_with(".schema.json")) || n.ends_with(".bin") {
             std::fs::remove_file(p)?;
+        } else if n.ends_with(".tree") {
+            std::fs::remove_dir_all(p)?;
         }
     }
     let mut out = Out { dir, count: 0 };
@@ -154,6 +160,7 @@ pub fn generate(dir: &Path, seed: u64) -> Result<usize> {
     names(&mut out, seed)?;
     symlinks(&mut out, seed)?;
     confs(&mut out, seed)?;
+    volumes(&mut out, seed)?;
     let schema = serde_json::to_string_pretty(&crate::schema())? + "\n";
     std::fs::write(dir.join("vector.schema.json"), schema)?;
     Ok(out.count)
@@ -182,17 +189,19 @@ fn files(out: &mut Out<'_>, seed: u64) -> Result<()> {
                 let (s, mut rng) = rng_for(seed, &name);
                 let mut plain = vec![0u8; size as usize];
                 rng.fill_bytes(&mut plain);
-                let id = FileId::random(&mut rng);
-                let stored = stream::encrypt_to_vec(&codec, &id, &plain, Target::File, &mut rng);
+                let (ws, mut wrng) = rng_for(seed, &format!("{name}/writer"));
+                let id = FileId::random(&mut wrng);
+                let stored = stream::encrypt_to_vec(&codec, &id, &plain, Target::File, &mut wrng);
                 let mut v = base(
                     "#layout",
                     Area::File,
                     profile,
                     "success",
-                    format!("a {size}-byte file, chunk size {cs}: plaintext, then the file id, then one IV per chunk drawn from the seed"),
+                    format!("a {size}-byte file, chunk size {cs}: plaintext from the seed; file id, then one IV per chunk from the writer seed"),
                     s,
                     &conf,
                 );
+                v.writer_seed = Some(ws);
                 v.plaintext = Some(out.seeded(&name, &plain)?);
                 v.stored = Some(out.bytes(&name, "stored", &stored)?);
                 v.file_id = (profile == V1).then(|| hex::encode(id.0));
@@ -338,8 +347,9 @@ fn streams(out: &mut Out<'_>, seed: u64) -> Result<()> {
             let (s, mut rng) = rng_for(seed, &name);
             let mut plain = vec![0u8; size as usize];
             rng.fill_bytes(&mut plain);
-            let id = FileId::random(&mut rng);
-            let stored = stream::encrypt_to_vec(&codec, &id, &plain, Target::Stream, &mut rng);
+            let (ws, mut wrng) = rng_for(seed, &format!("{name}/writer"));
+            let id = FileId::random(&mut wrng);
+            let stored = stream::encrypt_to_vec(&codec, &id, &plain, Target::Stream, &mut wrng);
             let mut v = base(
                 "#stream",
                 Area::Stream,
@@ -349,6 +359,7 @@ fn streams(out: &mut Out<'_>, seed: u64) -> Result<()> {
                 s,
                 &conf,
             );
+            v.writer_seed = Some(ws);
             v.plaintext = Some(out.bytes(&name, "plain", &plain)?);
             v.file_id = (profile == V1).then(|| hex::encode(id.0));
             v.stored = Some(out.bytes(&name, "stored", &stored)?);
@@ -741,6 +752,215 @@ fn confs(out: &mut Out<'_>, seed: u64) -> Result<()> {
     )?;
     if out.count == 0 {
         bail!("no vectors");
+    }
+    Ok(())
+}
+
+/// Whole volumes: a small tree with every entry type, for each profile with
+/// and without encrypted names, and damaged copies.
+fn volumes(out: &mut Out<'_>, seed: u64) -> Result<()> {
+    use crate::volume::{self, Entry, Kind, Plain};
+    use fusecry_format::name::{CONF_NAME, DIRIV_NAME};
+    let cs = 64u64;
+    for (profile, names) in [(V1, true), (V1, false), (LEGACY, true), (LEGACY, false)] {
+        let name = format!(
+            "volume_{}_{}",
+            tag(profile),
+            if names {
+                "encrypted_names"
+            } else {
+                "plain_names"
+            }
+        );
+        let (conf, codec) = make_conf(seed, profile, cs, names)?;
+        let (s, mut rng) = rng_for(seed, &name);
+        let (ws, mut wrng) = rng_for(seed, &format!("{name}/writer"));
+        // The root's directory IV, then every file's content, from `seed`.
+        let root_iv = DirIv::random(&mut rng);
+        let mut content = |n: usize| {
+            let mut b = vec![0u8; n];
+            rng.fill_bytes(&mut b);
+            b
+        };
+        // 0.11 had no long names: its encrypted names stay under 255 bytes.
+        let long = if profile == V1 {
+            "l".repeat(200)
+        } else {
+            "l".repeat(100)
+        };
+        let mut plain = vec![
+            Plain::Dir("docs"),
+            Plain::File("docs/readme.txt", content(100)),
+            Plain::Dir("docs/nested"),
+            Plain::File("docs/nested/deep.bin", content(3 * cs as usize + 5)),
+            Plain::File("empty", Vec::new()),
+            Plain::File("one", content(1)),
+            Plain::File("chunk", content(cs as usize)),
+            Plain::File("日本語 ファイル.txt", content(20)),
+            Plain::File(&long, content(7)),
+            Plain::Symlink("link-relative", "docs/readme.txt"),
+            Plain::Symlink("docs/link-absolute", "/etc/hostname"),
+            Plain::Symlink("dangling", "nowhere/at/all"),
+        ];
+        if profile == V1 {
+            // A git checkout keeps no empty directory; a fusecry/1 one holds its IV.
+            plain.insert(2, Plain::Dir("emptydir"));
+        }
+        let dir = out.dir.join(format!("{name}.tree"));
+        std::fs::create_dir(&dir)?;
+        std::fs::write(dir.join(CONF_NAME), &conf)?;
+        if codec.uses_diriv() {
+            std::fs::write(dir.join(DIRIV_NAME), root_iv.0)?;
+        }
+        let disks = volume::write_tree(&codec, &dir, &plain, &mut wrng)?;
+        let mut entries = Vec::new();
+        for (p, disk) in plain.iter().zip(disks) {
+            entries.push(match p {
+                Plain::Dir(path) => Entry {
+                    path: path.to_string(),
+                    disk_path: disk,
+                    kind: Kind::Dir,
+                    content: None,
+                    target: None,
+                },
+                Plain::File(path, c) => Entry {
+                    path: path.to_string(),
+                    disk_path: disk,
+                    kind: Kind::File,
+                    content: Some(out.bytes(&name, "content", c)?),
+                    target: None,
+                },
+                Plain::Symlink(path, t) => Entry {
+                    path: path.to_string(),
+                    disk_path: disk,
+                    kind: Kind::Symlink,
+                    content: None,
+                    target: Some(t.to_string()),
+                },
+            });
+        }
+        let mut v = base(
+            "#volume",
+            Area::Volume,
+            profile,
+            "success",
+            format!(
+                "a volume with {} entries, {} names, chunk size {cs}: the root's directory IV and the file contents from the seed; the writer seed is drawn in manifest order (directory: name, directory IV; file: name, file id, IVs; symlink: nonce, name)",
+                entries.len(),
+                if names { "encrypted" } else { "plain" }
+            ),
+            s,
+            &conf,
+        );
+        v.writer_seed = Some(ws);
+        v.tree = Some(format!("{name}.tree"));
+        v.entries = Some(entries.clone());
+        out.write(&name, v.clone())?;
+        if !names {
+            continue;
+        }
+        // Damaged copies: one entry each, the rest must still read.
+        let disk_of = |p: &str| {
+            entries
+                .iter()
+                .find(|e| e.path == p)
+                .map(|e| e.disk_path.clone())
+                .expect("entry")
+        };
+        let mut damages: Vec<(&str, &str, String, &str)> = vec![
+            (
+                "chunk_tampered",
+                "docs/nested/deep.bin",
+                disk_of("docs/nested/deep.bin"),
+                "ChunkTampered",
+            ),
+            (
+                "file_truncated",
+                "docs/readme.txt",
+                disk_of("docs/readme.txt"),
+                if profile == V1 {
+                    "BadTrailer"
+                } else {
+                    "Truncated"
+                },
+            ),
+        ];
+        if profile == V1 {
+            damages.push(("name_tampered", "one", disk_of("one"), "BadName"));
+            damages.push(("sidecar_tampered", &long, disk_of(&long), "BadName"));
+            damages.push((
+                "symlink_tampered",
+                "link-relative",
+                disk_of("link-relative"),
+                "BadSymlink",
+            ));
+        }
+        for (cond, path, disk, expect) in damages {
+            let tname = format!("{name}_{cond}");
+            let tdir = out.dir.join(format!("{tname}.tree"));
+            copy_tree(&dir, &tdir)?;
+            let full = tdir.join(&disk);
+            match cond {
+                "chunk_tampered" => {
+                    let mut b = std::fs::read(&full)?;
+                    let at = codec.layout().chunk_offset(1) as usize + 40;
+                    b[at] ^= 0x01;
+                    std::fs::write(&full, b)?;
+                }
+                "file_truncated" => {
+                    let b = std::fs::read(&full)?;
+                    std::fs::write(&full, &b[..b.len() - 1])?;
+                }
+                "name_tampered" => {
+                    let mut chars: Vec<char> = disk.chars().collect();
+                    chars[3] = if chars[3] == 'A' { 'B' } else { 'A' };
+                    let edited: String = chars.into_iter().collect();
+                    std::fs::rename(&full, tdir.join(edited))?;
+                }
+                "sidecar_tampered" => {
+                    let side = tdir.join(fusecry_format::name::sidecar_name(&disk));
+                    let mut chars: Vec<char> = std::fs::read_to_string(&side)?.chars().collect();
+                    chars[5] = if chars[5] == 'A' { 'B' } else { 'A' };
+                    std::fs::write(&side, chars.into_iter().collect::<String>())?;
+                }
+                "symlink_tampered" => {
+                    let t = std::fs::read_link(&full)?.to_string_lossy().into_owned();
+                    let mut chars: Vec<char> = t.chars().collect();
+                    chars[30] = if chars[30] == 'A' { 'B' } else { 'A' };
+                    std::fs::remove_file(&full)?;
+                    std::os::unix::fs::symlink(chars.into_iter().collect::<String>(), &full)?;
+                }
+                _ => unreachable!(),
+            }
+            let mut t = v.clone();
+            t.expect = expect.into();
+            t.reproducible = false;
+            t.damaged = Some(path.to_string());
+            t.tree = Some(format!("{tname}.tree"));
+            t.comment = format!(
+                "the volume with {path} damaged ({}): that entry fails, every other entry reads",
+                cond.replace('_', " ")
+            );
+            out.write(&tname, t)?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies a ciphertext tree (files, directories, symlinks).
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        let ft = e.file_type()?;
+        if ft.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+        } else {
+            std::fs::copy(&src, &dst)?;
+        }
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! live in a sibling `.bin` file named in the vector with its SHA-256.
 
 pub mod generate;
+pub mod volume;
 
 use anyhow::{bail, ensure, Context, Result};
 use fusecry_format::{Codec, Conf, Password, Secret};
@@ -58,6 +59,8 @@ pub enum Area {
     Name,
     /// A symlink target (SPEC §11).
     Symlink,
+    /// A whole volume: a ciphertext tree beside the vector (SPEC §9–§11).
+    Volume,
 }
 
 /// One conformance scenario.
@@ -86,6 +89,14 @@ pub struct Vector {
     /// PEM key opening the conf (RSA vectors).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_pem: Option<String>,
+    /// Files and streams: the seed of the writer's own ChaCha20 stream
+    /// (`ChaCha20Rng::seed_from_u64`), from which a writer draws the 16-byte
+    /// file id (drawn in legacy too, where it is not stored), then one
+    /// 16-byte IV per chunk in order. The plaintext comes from `seed`, so a
+    /// writer seeded with this value alone (the CLI's and mount's test
+    /// switch) must write `stored` byte for byte.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer_seed: Option<u64>,
     /// Plaintext (file, stream, symlink target), when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plaintext: Option<Bytes>,
@@ -107,6 +118,17 @@ pub struct Vector {
     /// Long-name sidecar content, name vectors of long names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sidecar: Option<String>,
+    /// Volume vectors: the ciphertext tree, a directory beside the vector
+    /// (it holds the conf as `fusecry.conf`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<String>,
+    /// Volume vectors: every entry of the tree, parents before children.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<Vec<volume::Entry>>,
+    /// Volume vectors that expect a failure: the plaintext path of the one
+    /// damaged entry (every other entry must read as the manifest says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub damaged: Option<String>,
     /// True when the stored bytes are exactly what a writer drawing from
     /// `seed` produces (encoders can be checked byte for byte), false for
     /// edited (tampered) inputs that only a reader sees.
@@ -264,7 +286,7 @@ pub fn play(l: &Loaded) -> Result<String> {
             };
             let plain = want_plain.context("plaintext")?;
             if v.reproducible {
-                let (id, mut rng) = replay_draws(v, plain.len())?;
+                let (id, mut rng) = replay_draws(v)?;
                 let target = if v.area == Area::File {
                     fusecry_format::stream::Target::File
                 } else {
@@ -345,25 +367,129 @@ pub fn play(l: &Loaded) -> Result<String> {
             }
             Ok("success".into())
         }
+        Area::Volume => play_volume(l, &codec),
         Area::Conf => unreachable!(),
     }
 }
 
-/// The seeded draws of a file or stream vector: plaintext (skipped: given),
-/// then the file id; returns the id and the stream positioned for the IVs.
-fn replay_draws(
-    v: &Vector,
-    plain_len: usize,
-) -> Result<(fusecry_format::FileId, rand_chacha::ChaCha20Rng)> {
-    use rand_core::{RngCore, SeedableRng};
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(v.seed);
-    let mut skip = vec![0u8; plain_len];
-    rng.fill_bytes(&mut skip);
+impl Loaded {
+    /// A volume vector's tree directory.
+    pub fn tree(&self) -> Result<PathBuf> {
+        Ok(self
+            .dir
+            .join(self.v.tree.as_ref().context("a volume vector has a tree")?))
+    }
+
+    /// A volume vector's manifest as a reader should find it.
+    pub fn manifest(&self) -> Result<std::collections::BTreeMap<String, volume::Node>> {
+        let mut m = std::collections::BTreeMap::new();
+        for e in self.v.entries.as_deref().context("entries")? {
+            let n = match e.kind {
+                volume::Kind::Dir => volume::Node::Dir,
+                volume::Kind::File => {
+                    volume::Node::File(self.bytes(e.content.as_ref().context("content")?)?)
+                }
+                volume::Kind::Symlink => {
+                    volume::Node::Symlink(e.target.clone().context("target")?.into_bytes())
+                }
+            };
+            m.insert(e.path.clone(), n);
+        }
+        Ok(m)
+    }
+
+    /// The plaintext entries to write, in manifest order.
+    pub fn plain_entries(&self) -> Result<Vec<(String, volume::Kind, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for e in self.v.entries.as_deref().context("entries")? {
+            let data = match e.kind {
+                volume::Kind::Dir => Vec::new(),
+                volume::Kind::File => self.bytes(e.content.as_ref().context("content")?)?,
+                volume::Kind::Symlink => e.target.clone().context("target")?.into_bytes(),
+            };
+            out.push((e.path.clone(), e.kind, data));
+        }
+        Ok(out)
+    }
+}
+
+/// A volume vector against the library: the tree walked and compared with
+/// the manifest (all but the one damaged entry), and, when reproducible,
+/// rebuilt from `writer_seed` and compared byte for byte.
+fn play_volume(l: &Loaded, codec: &Codec) -> Result<String> {
+    let tree = l.tree()?;
+    let walk = volume::read_tree(codec, &tree)?;
+    let want = l.manifest()?;
+    let damaged = l.v.damaged.as_deref();
+    for (path, node) in &want {
+        if Some(path.as_str()) != damaged {
+            ensure!(
+                walk.nodes.get(path) == Some(node),
+                "{}: {path} does not read as the manifest says",
+                l.name
+            );
+        }
+    }
+    if let Some(extra) = walk.nodes.keys().find(|k| !want.contains_key(*k)) {
+        bail!("{}: {extra} is not in the manifest", l.name);
+    }
+    ensure!(
+        walk.damage.len() <= 1,
+        "{}: more than one damaged entry: {:?}",
+        l.name,
+        walk.damage
+    );
+    if l.v.reproducible {
+        let ws =
+            l.v.writer_seed
+                .context("a reproducible volume has a writer_seed")?;
+        let tmp = tempfile::tempdir()?;
+        for f in [
+            fusecry_format::name::CONF_NAME,
+            fusecry_format::name::DIRIV_NAME,
+        ] {
+            if tree.join(f).exists() {
+                std::fs::copy(tree.join(f), tmp.path().join(f))?;
+            }
+        }
+        let plain = l.plain_entries()?;
+        let entries: Vec<volume::Plain<'_>> = plain
+            .iter()
+            .map(|(p, k, d)| match k {
+                volume::Kind::Dir => volume::Plain::Dir(p),
+                volume::Kind::File => volume::Plain::File(p, d.clone()),
+                volume::Kind::Symlink => {
+                    volume::Plain::Symlink(p, std::str::from_utf8(d).expect("utf-8 target"))
+                }
+            })
+            .collect();
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(ws);
+        volume::write_tree(codec, tmp.path(), &entries, &mut rng)?;
+        ensure!(
+            volume::digest(tmp.path())? == volume::digest(&tree)?,
+            "{}: the writer does not reproduce the tree",
+            l.name
+        );
+    }
+    Ok(match walk.damage.first() {
+        None => "success".into(),
+        Some((_, class)) => class.clone(),
+    })
+}
+
+/// The writer's draws of a file or stream vector: the file id from
+/// `writer_seed`; returns the id and the stream positioned for the IVs.
+fn replay_draws(v: &Vector) -> Result<(fusecry_format::FileId, rand_chacha::ChaCha20Rng)> {
+    use rand_core::SeedableRng;
+    let ws = v
+        .writer_seed
+        .context("a reproducible file has a writer_seed")?;
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(ws);
     let id = fusecry_format::FileId::random(&mut rng);
     if let Some(h) = &v.file_id {
         ensure!(
             hex::encode(id.0) == *h,
-            "file id does not follow from the seed"
+            "file id does not follow from the writer seed"
         );
     }
     Ok((id, rng))

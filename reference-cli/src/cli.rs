@@ -116,6 +116,8 @@ pub struct FileArgs {
     #[command(flatten)]
     pub create: CreateArgs,
     #[command(flatten)]
+    pub test_seed: TestSeed,
+    #[command(flatten)]
     pub secret: SecretArgs,
 }
 
@@ -134,6 +136,8 @@ pub struct StreamArgs {
     pub conf: PathBuf,
     #[command(flatten)]
     pub create: CreateArgs,
+    #[command(flatten)]
+    pub test_seed: TestSeed,
     #[command(flatten)]
     pub secret: SecretArgs,
 }
@@ -157,6 +161,8 @@ pub struct NameArgs {
     /// default: the directory of the conf.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub test_seed: TestSeed,
     #[command(flatten)]
     pub secret: SecretArgs,
 }
@@ -267,10 +273,8 @@ pub struct MountArgs {
     /// Internal: the background daemon reads its secret from stdin.
     #[arg(long, hide = true)]
     pub daemon: bool,
-    /// Test only: draw all randomness from ChaCha20 with this seed, making the
-    /// ciphertext predictable. Refused unless FUSECRY_INSECURE_TEST_SEED=yes.
-    #[arg(long, hide = true, value_name = "N")]
-    pub insecure_test_seed: Option<u64>,
+    #[command(flatten)]
+    pub test_seed: TestSeed,
     #[command(flatten)]
     pub create: CreateArgs,
     #[command(flatten)]
@@ -322,4 +326,15 @@ pub struct MigrateArgs {
     /// How to open the old volume.
     #[command(flatten)]
     pub secret: SecretArgs,
+}
+
+/// The hidden, test-only switch that fixes the RNG (conformance runners use
+/// it to check writers byte for byte). Refused unless the environment also
+/// says FUSECRY_INSECURE_TEST_SEED=yes, so it cannot be used by accident.
+#[derive(Args, Debug, Default, Clone, Copy)]
+pub struct TestSeed {
+    /// Test only: draw all randomness from ChaCha20 with this seed, making the
+    /// ciphertext predictable. Refused unless FUSECRY_INSECURE_TEST_SEED=yes.
+    #[arg(long = "insecure-test-seed", hide = true, value_name = "N")]
+    pub seed: Option<u64>,
 }

@@ -5,6 +5,7 @@ mod cmd;
 mod confio;
 mod exit;
 mod progress;
+mod rng;
 mod secret;
 
 use clap::{CommandFactory, Parser};

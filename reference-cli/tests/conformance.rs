@@ -1,7 +1,8 @@
 //! The CLI runner: conformance vectors played through the `fusecry` binary
 //! (decrypt, stream decrypt, stream encrypt, name decrypt as subprocesses),
-//! comparing output bytes and exit codes. Vectors the CLI cannot express are
-//! listed with the reason.
+//! comparing output bytes and exit codes; writers (encrypt, stream encrypt,
+//! name encrypt) are checked byte for byte under the hidden test seed switch.
+//! Vectors the CLI cannot express are listed with the reason.
 
 use fusecry_conformance::{exit_code, load_all, vectors_dir, Area, Loaded};
 use std::collections::BTreeMap;
@@ -16,6 +17,8 @@ fn run(args: &[&str], stdin: &[u8]) -> Output {
     let mut c = Command::new(BIN)
         .args(args)
         .env_remove("FUSECRY_PASSWORD")
+        // Allows `--insecure-test-seed` (only the writer checks pass it).
+        .env("FUSECRY_INSECURE_TEST_SEED", "yes")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -35,8 +38,9 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// Plays one vector; `Ok(None)` when played, `Ok(Some(reason))` when the CLI cannot express it.
-fn play(l: &Loaded, dir: &Path) -> Result<Option<&'static str>, String> {
+/// Plays one vector; `Ok(None)` when played, `Ok(Some(reason))` when the CLI
+/// cannot express it. `writers` counts byte-exact writer checks.
+fn play(l: &Loaded, dir: &Path, writers: &mut usize) -> Result<Option<&'static str>, String> {
     let v = &l.v;
     let conf = dir.join("vector.conf");
     fs::write(&conf, &v.conf).unwrap();
@@ -98,6 +102,33 @@ fn play(l: &Loaded, dir: &Path) -> Result<Option<&'static str>, String> {
             } else if output.exists() {
                 return Err(format!("{}: a failed decrypt left its output", l.name));
             }
+            if let (true, Some(ws)) = (v.reproducible, v.writer_seed) {
+                // The writer: `fusecry encrypt` seeded as the vector's writer.
+                let plain = dir.join("plain.bin");
+                let _ = fs::remove_file(&output);
+                fs::write(&plain, l.bytes(v.plaintext.as_ref().unwrap()).unwrap()).unwrap();
+                let seed = ws.to_string();
+                let o = call(
+                    args(&[
+                        "encrypt",
+                        s(&plain),
+                        s(&output),
+                        "-c",
+                        s(&conf),
+                        "--insecure-test-seed",
+                        &seed,
+                    ]),
+                    b"",
+                );
+                check(&o, "encrypt")?;
+                if fs::read(&output).unwrap() != l.bytes(v.stored.as_ref().unwrap()).unwrap() {
+                    return Err(format!(
+                        "{}: encrypt wrote other bytes than the vector",
+                        l.name
+                    ));
+                }
+                *writers += 1;
+            }
         }
         Area::Stream => {
             let stored = l.bytes(v.stored.as_ref().unwrap()).unwrap();
@@ -106,15 +137,39 @@ fn play(l: &Loaded, dir: &Path) -> Result<Option<&'static str>, String> {
             if want == 0 && o.stdout != l.bytes(v.plaintext.as_ref().unwrap()).unwrap() {
                 return Err(format!("{}: stream decrypt wrote other bytes", l.name));
             }
+            if let (true, Some(ws)) = (v.reproducible, v.writer_seed) {
+                let plain = l.bytes(v.plaintext.as_ref().unwrap()).unwrap();
+                let seed = ws.to_string();
+                let o = call(
+                    args(&[
+                        "stream",
+                        "encrypt",
+                        "-c",
+                        s(&conf),
+                        "--insecure-test-seed",
+                        &seed,
+                    ]),
+                    &plain,
+                );
+                check(&o, "stream encrypt")?;
+                if o.stdout != stored {
+                    return Err(format!(
+                        "{}: stream encrypt wrote other bytes than the vector",
+                        l.name
+                    ));
+                }
+                *writers += 1;
+            }
         }
         Area::Name => {
-            if v.sidecar.is_some() {
-                return Ok(Some(
-                    "long names: `fusecry name decrypt` takes the full encoding; the hashed name and sidecar are checked by the library and mount runners",
-                ));
-            }
             let d = dir.join("namedir");
-            let _ = fs::create_dir(&d);
+            let _ = fs::remove_dir_all(&d);
+            fs::create_dir(&d).unwrap();
+            if let Some(side) = &v.sidecar {
+                // A long name: the CLI reads the sidecar beside the hashed name.
+                let disk = v.disk_name.as_ref().unwrap();
+                fs::write(d.join(fusecry_format::name::sidecar_name(disk)), side).unwrap();
+            }
             let mut a = args(&[
                 "name",
                 "decrypt",
@@ -134,11 +189,131 @@ fn play(l: &Loaded, dir: &Path) -> Result<Option<&'static str>, String> {
                     return Err(format!("{}: name decrypt printed {out:?}", l.name));
                 }
             }
+            if v.reproducible {
+                // The writer: the legacy name IV is the seed's first draw; a
+                // fusecry/1 name is deterministic under its directory IV.
+                let seed = v.seed.to_string();
+                let mut a = args(&[
+                    "name",
+                    "encrypt",
+                    v.name.as_ref().unwrap(),
+                    "-c",
+                    s(&conf),
+                    "--insecure-test-seed",
+                    &seed,
+                ]);
+                if v.dir_iv.is_some() {
+                    a.extend(["--dir".into(), s(&d).into()]);
+                }
+                let o = call(a, b"");
+                check(&o, "name encrypt")?;
+                let out = String::from_utf8_lossy(&o.stdout);
+                if out.trim_end_matches('\n') != v.disk_name.as_deref().unwrap() {
+                    return Err(format!("{}: name encrypt printed {out:?}", l.name));
+                }
+                if let Some(side) = &v.sidecar {
+                    if !String::from_utf8_lossy(&o.stderr).contains(side.as_str()) {
+                        return Err(format!("{}: name encrypt did not give the sidecar", l.name));
+                    }
+                }
+                *writers += 1;
+            }
         }
         Area::Symlink => {
             return Ok(Some(
                 "symlink targets: the CLI has no symlink command (the mount runner plays them)",
             ))
+        }
+        Area::Volume => return play_volume(l, dir, &secret),
+    }
+    Ok(None)
+}
+
+/// A volume vector through the CLI: `fusecry fsck --json` on a copy of the
+/// tree (clean, or exactly the damaged entry, exit 0 or 21), then `fusecry
+/// decrypt` of every other file by its ciphertext path.
+fn play_volume(l: &Loaded, dir: &Path, secret: &[String]) -> Result<Option<&'static str>, String> {
+    use fusecry_conformance::volume::{Kind, Node};
+    let v = &l.v;
+    let tree = dir.join("volume");
+    let _ = fs::remove_dir_all(&tree);
+    let st = Command::new("cp")
+        .args(["-a", s(&l.tree().unwrap()), s(&tree)])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut a: Vec<String> = vec!["fsck".into(), s(&tree).into(), "--json".into()];
+    a.extend(secret.iter().cloned());
+    let r: Vec<&str> = a.iter().map(String::as_str).collect();
+    let o = run(&r, b"");
+    let ok = v.expect == "success";
+    let want_code = if ok { 0 } else { 21 };
+    if o.status.code() != Some(want_code) {
+        return Err(format!(
+            "{}: fsck exited {:?}, expected {want_code}: {}",
+            l.name,
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr)
+        ));
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&o.stdout).map_err(|e| format!("{}: fsck --json: {e}", l.name))?;
+    let damaged = report["damaged"].as_array().unwrap();
+    let entries = v.entries.as_ref().unwrap();
+    let count = |k: Kind| entries.iter().filter(|e| e.kind == k).count() as u64;
+    if ok {
+        let (f, d, sl) = (
+            report["files"].as_u64(),
+            report["dirs"].as_u64(),
+            report["symlinks"].as_u64(),
+        );
+        if !damaged.is_empty()
+            || f != Some(count(Kind::File))
+            || sl != Some(count(Kind::Symlink))
+            || d.is_none()
+        {
+            return Err(format!("{}: fsck reported {report}", l.name));
+        }
+    } else {
+        let want = v.damaged.as_deref().unwrap();
+        let name_damage = v.expect == "BadName";
+        let right = damaged.len() == 1
+            && (name_damage || damaged[0]["path"].as_str() == Some(&format!("/{want}")));
+        if !right {
+            return Err(format!(
+                "{}: fsck reported {damaged:?}, expected only {want}",
+                l.name
+            ));
+        }
+    }
+    let conf = tree.join("fusecry.conf");
+    let manifest = l.manifest().unwrap();
+    for e in entries.iter().filter(|e| e.kind == Kind::File) {
+        if Some(e.path.as_str()) == v.damaged.as_deref() {
+            continue;
+        }
+        let out = dir.join("volume-file.out");
+        let _ = fs::remove_file(&out);
+        let mut a: Vec<String> = vec![
+            "decrypt".into(),
+            s(&tree.join(&e.disk_path)).into(),
+            s(&out).into(),
+            "-c".into(),
+            s(&conf).into(),
+        ];
+        a.extend(secret.iter().cloned());
+        let r: Vec<&str> = a.iter().map(String::as_str).collect();
+        let o = run(&r, b"");
+        let got = fs::read(&out).ok();
+        let want = match manifest.get(&e.path) {
+            Some(Node::File(c)) => c,
+            _ => unreachable!(),
+        };
+        if !o.status.success() || got.as_ref() != Some(want) {
+            return Err(format!(
+                "{}: decrypt of {} failed or differs",
+                l.name, e.path
+            ));
         }
     }
     Ok(None)
@@ -151,22 +326,37 @@ fn conformance_vectors_through_the_cli() {
     let mut played = 0;
     let mut skipped: BTreeMap<&str, usize> = BTreeMap::new();
     let mut failed = Vec::new();
+    let mut writers = 0;
     for l in &all {
-        match play(l, tmp.path()) {
+        match play(l, tmp.path(), &mut writers) {
             Ok(None) => played += 1,
             Ok(Some(reason)) => *skipped.entry(reason).or_default() += 1,
             Err(e) => failed.push(e),
         }
     }
+    let reproducible = all
+        .iter()
+        .filter(|l| l.v.reproducible && l.v.area != Area::Symlink)
+        .count();
     println!(
-        "conformance (CLI): {} vectors, {played} played, {} failed; not expressible:",
+        "conformance (CLI): {} vectors, {played} played ({writers} writers byte for byte), {} failed; not expressible:",
         all.len(),
         failed.len()
     );
     for (reason, n) in &skipped {
         println!("  {n} × {reason}");
     }
-    println!("  and the writer direction of every reproducible vector: the CLI draws from the OS RNG (the library and mount runners check writers)");
+    println!("  and conf creation: confs hold random salts and keys the CLI always takes from the OS (the library runner checks the conf vectors)");
+    println!("  and volume writers: the CLI writes single files, not trees (the mount runner re-creates every reproducible volume byte for byte)");
     assert!(failed.is_empty(), "{failed:#?}");
     assert!(played >= 200);
+    assert_eq!(
+        writers,
+        reproducible
+            - all
+                .iter()
+                .filter(|l| l.v.reproducible && matches!(l.v.area, Area::Conf | Area::Volume))
+                .count(),
+        "every reproducible file, stream and name vector is a writer check"
+    );
 }

@@ -6,10 +6,10 @@ use crate::cli::FileArgs;
 use crate::confio;
 use crate::exit::{at, fail, MISSING};
 use crate::progress::Progress;
+use crate::rng::CliRng;
 use anyhow::Result;
 use fusecry_format::stream::{self, Target};
 use fusecry_format::{Codec, FileId};
-use rand_core::OsRng;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -47,11 +47,12 @@ pub fn encrypt(a: FileArgs) -> Result<()> {
         let backing = a.output.parent().map(Path::to_path_buf).unwrap_or_default();
         confio::create(&conf_path, &backing, &a.create, &a.secret)?.1
     };
+    let mut rng = CliRng::new(a.test_seed)?;
     let len = input.metadata().map(|m| m.len()).unwrap_or(0);
     let progress = Progress::new(len, "encrypting");
     write_output(&a.output, |w| {
-        let id = FileId::random(&mut OsRng);
-        stream::encrypt(&codec, &id, &mut input, w, Target::File, &mut OsRng, &|n| {
+        let id = FileId::random(&mut rng);
+        stream::encrypt(&codec, &id, &mut input, w, Target::File, &mut rng, &|n| {
             progress.set(n)
         })
         .map_err(|e| at(&a.input, e))?;

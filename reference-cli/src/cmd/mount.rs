@@ -20,9 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
-/// Environment switch that must be set for `--insecure-test-seed`.
-const TEST_SEED_ENV: &str = "FUSECRY_INSECURE_TEST_SEED";
-
 struct Opts {
     read_only: bool,
     allow_other: bool,
@@ -94,12 +91,7 @@ fn secret_from_stdin() -> Result<Secret> {
 
 pub fn run(a: MountArgs) -> Result<()> {
     let opts = parse_opts(&a.options)?;
-    if a.insecure_test_seed.is_some() && std::env::var(TEST_SEED_ENV).as_deref() != Ok("yes") {
-        return Err(fail(
-            crate::exit::USAGE,
-            format!("--insecure-test-seed makes the ciphertext predictable and is for tests only; set {TEST_SEED_ENV}=yes to use it"),
-        ));
-    }
+    crate::rng::allowed(a.test_seed)?;
     if !a.source.is_dir() {
         if a.conf.is_none() && !a.daemon {
             std::fs::create_dir_all(&a.source)
@@ -199,7 +191,7 @@ fn daemonize(
     if a.debug {
         cmd.arg("--debug");
     }
-    if let Some(s) = a.insecure_test_seed {
+    if let Some(s) = a.test_seed.seed {
         cmd.arg("--insecure-test-seed").arg(s.to_string());
     }
     let pw = match (&a.secret.key, password) {
@@ -351,7 +343,7 @@ fn serve(a: &MountArgs, o: &Opts, codec: Codec) -> Result<()> {
     let fs_opts = FsOptions {
         read_only: o.read_only,
         writeback: o.writeback && !o.read_only,
-        seed: a.insecure_test_seed,
+        seed: a.test_seed.seed,
     };
     let fs = Arc::new(
         CryptFs::new(codec, &a.source, fs_opts.clone())

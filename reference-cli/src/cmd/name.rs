@@ -3,10 +3,11 @@
 use crate::cli::NameCommand;
 use crate::confio;
 use crate::exit::at;
+use crate::rng::CliRng;
 use anyhow::Result;
 use fusecry_format::name::{classify, sidecar_name, DirIv, DiskName, DIRIV_NAME};
 use fusecry_format::{legacy, Codec, Conf};
-use rand_core::{OsRng, RngCore};
+use rand_core::RngCore;
 use std::path::{Path, PathBuf};
 
 fn diriv(codec: &Codec, dir: &Path) -> Result<Option<DirIv>> {
@@ -23,6 +24,7 @@ pub fn run(c: NameCommand) -> Result<()> {
         NameCommand::Encrypt(a) => (true, a),
         NameCommand::Decrypt(a) => (false, a),
     };
+    let mut rng = CliRng::new(a.test_seed)?;
     let conf_path = confio::conf_path(&a.conf);
     if let Conf::Legacy(lc) = confio::load(&conf_path)? {
         // As in 0.11, `name encrypt|decrypt` always applies the legacy name
@@ -32,7 +34,7 @@ pub fn run(c: NameCommand) -> Result<()> {
         let keys = lc.open(&s).map_err(|e| at(&conf_path, e))?;
         let out = if enc {
             let mut iv = [0u8; 16];
-            OsRng.fill_bytes(&mut iv);
+            rng.fill_bytes(&mut iv);
             legacy::name::encrypt(&keys, &iv, &a.name)
         } else {
             legacy::name::decrypt(&keys, &a.name)
@@ -52,7 +54,7 @@ pub fn run(c: NameCommand) -> Result<()> {
     let iv = diriv(&codec, &dir)?;
     if enc {
         let (disk, sidecar) = codec
-            .encrypt_name(iv.as_ref(), &a.name, &mut OsRng)
+            .encrypt_name(iv.as_ref(), &a.name, &mut rng)
             .map_err(|e| at(Path::new(&a.name), e))?;
         println!("{disk}");
         if let Some(s) = sidecar {

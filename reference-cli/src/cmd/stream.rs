@@ -3,10 +3,10 @@
 use crate::cli::{StreamArgs, StreamCommand};
 use crate::confio;
 use crate::exit::at;
+use crate::rng::CliRng;
 use anyhow::Result;
 use fusecry_format::stream::{self, Target};
 use fusecry_format::FileId;
-use rand_core::OsRng;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::fd::AsFd;
@@ -36,17 +36,18 @@ fn encrypt(a: StreamArgs) -> Result<()> {
         let cwd = Path::new(".");
         confio::create(&a.conf, cwd, &a.create, &a.secret)?.1
     };
+    let mut rng = CliRng::new(a.test_seed)?;
     let (mut input, output) = raw_stdio()?;
     // Batches bypass the buffer; it only joins the small header and trailer.
     let mut w = BufWriter::with_capacity(1 << 16, output);
-    let id = FileId::random(&mut OsRng);
+    let id = FileId::random(&mut rng);
     stream::encrypt(
         &codec,
         &id,
         &mut input,
         &mut w,
         Target::Stream,
-        &mut OsRng,
+        &mut rng,
         &|_| {},
     )
     .map_err(|e| at(Path::new("<stdin>"), e))?;
