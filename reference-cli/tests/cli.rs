@@ -1626,3 +1626,99 @@ fn legacy_single_and_stream_vectors() {
     assert!(ran >= 15 + 16, "ran {ran}");
     eprintln!("legacy single/stream vectors: {ran} cases ran");
 }
+
+#[test]
+fn test_seed_switch_is_refused_without_its_environment_and_hidden() {
+    let t = tmp();
+    let d = t.path();
+    pwfiles(d);
+    write(&d.join("in"), b"hello");
+    let enc = with_cheap(&[
+        "encrypt",
+        "in",
+        "out",
+        "-c",
+        "vol.conf",
+        "--password-file",
+        "pw",
+        "--insecure-test-seed",
+        "7",
+    ]);
+    for args in [
+        enc.clone(),
+        vec![
+            "stream",
+            "encrypt",
+            "-c",
+            "s.conf",
+            "--password-file",
+            "pw",
+            "--insecure-test-seed",
+            "7",
+        ],
+        vec![
+            "name",
+            "encrypt",
+            "x",
+            "-c",
+            "s.conf",
+            "--password-file",
+            "pw",
+            "--insecure-test-seed",
+            "7",
+        ],
+        vec![
+            "mount",
+            "src",
+            "mnt",
+            "--password-file",
+            "pw",
+            "--insecure-test-seed",
+            "7",
+        ],
+    ] {
+        run_full(d, &args, Some(b""), None).fails(2, "FUSECRY_INSECURE_TEST_SEED=yes");
+    }
+    for f in ["out", "src", "vol.conf", "s.conf"] {
+        assert!(!d.join(f).exists(), "a refused command left {f}");
+    }
+    for cmd in ["encrypt", "mount"] {
+        let help = run(d, &[cmd, "--help"]);
+        assert!(
+            !help.stdout_str().contains("insecure"),
+            "{cmd} --help shows the test switch"
+        );
+    }
+    // With the environment set, the same seed gives the same bytes twice,
+    // and an unseeded run gives other bytes.
+    let seeded = |out: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_fusecry"));
+        let mut a = enc.clone();
+        a[2] = out;
+        let st = c
+            .args(&a)
+            .current_dir(d)
+            .env("FUSECRY_INSECURE_TEST_SEED", "yes")
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        read(&d.join(out))
+    };
+    let (a, b) = (seeded("a"), seeded("b"));
+    assert_eq!(a, b);
+    run(
+        d,
+        &[
+            "encrypt",
+            "in",
+            "c",
+            "-c",
+            "vol.conf",
+            "--password-file",
+            "pw",
+        ],
+    )
+    .ok();
+    assert_ne!(a, read(&d.join("c")));
+}

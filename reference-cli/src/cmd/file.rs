@@ -35,6 +35,7 @@ fn write_output(out: &Path, body: impl FnOnce(&mut BufWriter<&File>) -> Result<(
 }
 
 pub fn encrypt(a: FileArgs) -> Result<()> {
+    let mut rng = CliRng::new(a.test_seed)?;
     let mut input = open_input(&a.input)?;
     let conf_path = match &a.conf {
         Some(c) => c.clone(),
@@ -47,7 +48,6 @@ pub fn encrypt(a: FileArgs) -> Result<()> {
         let backing = a.output.parent().map(Path::to_path_buf).unwrap_or_default();
         confio::create(&conf_path, &backing, &a.create, &a.secret)?.1
     };
-    let mut rng = CliRng::new(a.test_seed)?;
     let len = input.metadata().map(|m| m.len()).unwrap_or(0);
     let progress = Progress::new(len, "encrypting");
     write_output(&a.output, |w| {

@@ -29,6 +29,7 @@ pub fn run(c: StreamCommand) -> Result<()> {
 }
 
 fn encrypt(a: StreamArgs) -> Result<()> {
+    let mut rng = CliRng::new(a.test_seed)?;
     // As in 0.11, `stream encrypt` creates the conf when it does not exist.
     let codec = if a.conf.exists() {
         confio::open(&a.conf, &a.secret)?.1
@@ -36,7 +37,6 @@ fn encrypt(a: StreamArgs) -> Result<()> {
         let cwd = Path::new(".");
         confio::create(&a.conf, cwd, &a.create, &a.secret)?.1
     };
-    let mut rng = CliRng::new(a.test_seed)?;
     let (mut input, output) = raw_stdio()?;
     // Batches bypass the buffer; it only joins the small header and trailer.
     let mut w = BufWriter::with_capacity(1 << 16, output);
