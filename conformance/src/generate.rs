@@ -750,6 +750,68 @@ fn confs(out: &mut Out<'_>, seed: u64) -> Result<()> {
         "ConfCorrupt",
         "not JSON",
     )?;
+    let mut lv: serde_json::Value = serde_json::from_slice(&lconf)?;
+    lv["version"] = "0.12.0".into();
+    ladd(
+        "conf_legacy_unknown_version",
+        &serde_json::to_vec(&lv)?,
+        PASSWORD,
+        "UnsupportedVersion",
+        "version 0.12.0: only 0.11.x is read",
+    )?;
+    // Legacy RSA: the conf and key the original 0.11.2 wrote (the frozen
+    // fixture; we never create legacy RSA volumes).
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/legacy-0.11-rsa");
+    let rsa_conf = tar_member(&fixture.join("volume.tar"), "volume/fusecry.conf")?;
+    let rsa_key = std::fs::read_to_string(fixture.join("key.pem"))?;
+    let rsa_pub = match Secret::from_pem(&rsa_key)? {
+        Secret::RsaPrivate(k) => crate::rsa_keys::public_pem(&k)?,
+        _ => bail!("the fixture key is not a private key"),
+    };
+    let mut radd =
+        |name: &str, key: Option<String>, pw: Option<&str>, expect: &str, comment: &str| {
+            let mut v = base(
+                "#legacy-conf",
+                Area::Conf,
+                LEGACY,
+                expect,
+                comment.into(),
+                seed,
+                &rsa_conf,
+            );
+            v.password = pw.map(str::to_string);
+            v.key_pem = key;
+            v.reproducible = false;
+            out.write(name, v)
+        };
+    radd(
+        "conf_legacy_rsa_valid",
+        Some(rsa_key.clone()),
+        None,
+        "success",
+        "a 0.11 rsakey conf written by the original tool, opened with its private key (textbook RSA unwrap)",
+    )?;
+    radd(
+        "conf_legacy_rsa_public_only",
+        Some(rsa_pub),
+        None,
+        "PublicKeyOnly",
+        "the 0.11 rsakey conf with only the public key",
+    )?;
+    radd(
+        "conf_legacy_rsa_wrong_key",
+        Some(crate::rsa_keys::private_pem(&other)?),
+        None,
+        "WrongKey",
+        "the 0.11 rsakey conf with another RSA private key",
+    )?;
+    radd(
+        "conf_legacy_rsa_with_password",
+        None,
+        Some(PASSWORD),
+        "WrongKey",
+        "a password for a 0.11 rsakey conf",
+    )?;
     if out.count == 0 {
         bail!("no vectors");
     }
@@ -963,4 +1025,19 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One member of an uncompressed tar archive.
+fn tar_member(archive: &Path, member: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut a = tar::Archive::new(std::fs::File::open(archive)?);
+    for e in a.entries()? {
+        let mut e = e?;
+        if e.path()?.to_str() == Some(member) {
+            let mut b = Vec::new();
+            e.read_to_end(&mut b)?;
+            return Ok(b);
+        }
+    }
+    bail!("{}: no {member}", archive.display())
 }
