@@ -76,3 +76,41 @@ fn generation_is_deterministic_and_matches_the_repository() {
     }
     println!("conformance: regenerated {n} vectors, identical to the repository");
 }
+
+#[test]
+fn every_vector_validates_against_the_checked_in_schema() {
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(vectors_dir().join("vector.schema.json")).unwrap())
+            .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema is a valid JSON Schema");
+    let mut n = 0;
+    for e in std::fs::read_dir(vectors_dir()).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(".json") || name.ends_with(".schema.json") {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        let errors: Vec<String> = validator.iter_errors(&v).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{name}: {errors:#?}");
+        n += 1;
+    }
+    // The validator must reject what the schema forbids.
+    let mut bad: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(vectors_dir().join("conf_v1_valid.json")).unwrap())
+            .unwrap();
+    bad["unexpected_field"] = 1.into();
+    assert!(
+        !validator.is_valid(&bad),
+        "an unknown field passed the schema"
+    );
+    bad = serde_json::from_slice(&std::fs::read(vectors_dir().join("conf_v1_valid.json")).unwrap())
+        .unwrap();
+    bad["area"] = "nonsense".into();
+    assert!(
+        !validator.is_valid(&bad),
+        "an unknown area passed the schema"
+    );
+    println!("conformance: {n} vectors validate against vector.schema.json");
+    assert!(n >= 250);
+}
