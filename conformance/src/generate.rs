@@ -482,6 +482,30 @@ fn names(out: &mut Out<'_>, seed: u64) -> Result<()> {
             out.write(&format!("name_v1_{cond}_tampered"), t)?;
         }
     }
+    // A sidecar holding a short encoding (one that fits in a name): refused,
+    // or the entry would be listed under a name no lookup finds.
+    {
+        let name = "name_v1_long_sidecar_holds_short";
+        let (s, mut rng) = rng_for(seed, name);
+        let iv = DirIv::random(&mut rng);
+        let (short, none) = codec.encrypt_name(Some(&iv), "short.txt", &mut rng)?;
+        ensure!(none.is_none(), "a short name has no sidecar");
+        let mut v = base(
+            "#names",
+            Area::Name,
+            V1,
+            "BadName",
+            "a hashed long name whose sidecar holds the encoding of a short name (with the right hash)".into(),
+            s,
+            &conf,
+        );
+        v.dir_iv = Some(hex::encode(iv.0));
+        v.name = Some("short.txt".into());
+        v.disk_name = Some(fusecry_format::name::long_disk_name(&short));
+        v.sidecar = Some(short);
+        v.reproducible = false;
+        out.write(name, v)?;
+    }
     let (lconf, lcodec) = make_conf(seed, LEGACY, 4096, true)?;
     for (cond, plain) in list
         .iter()
@@ -676,7 +700,7 @@ fn confs(out: &mut Out<'_>, seed: u64) -> Result<()> {
         None,
         "success",
         "one RSA-OAEP-SHA256 slot, opened with its private key",
-        Some(pem_priv),
+        Some(pem_priv.clone()),
     )?;
     add(
         "conf_v1_rsa_public_only",
@@ -703,6 +727,21 @@ fn confs(out: &mut Out<'_>, seed: u64) -> Result<()> {
         "WrongKey",
         "a password for a conf that has only an RSA slot",
         None,
+    )?;
+    let mut bad_fp: serde_json::Value = serde_json::from_slice(&rsa_bytes)?;
+    let fp = bad_fp["slots"][0]["key_fingerprint"]
+        .as_str()
+        .expect("an rsa slot")
+        .to_uppercase()
+        .replace("SHA256:", "sha256:");
+    bad_fp["slots"][0]["key_fingerprint"] = fp.into();
+    add(
+        "conf_v1_rsa_bad_fingerprint",
+        &serde_json::to_vec_pretty(&bad_fp)?,
+        None,
+        "ConfCorrupt",
+        "the slot's key fingerprint in upper-case hex: not the SPEC §4.3 form",
+        Some(pem_priv.clone()),
     )?;
     // Legacy.
     let (lconf, _) = make_conf(seed, LEGACY, 4096, true)?;

@@ -126,8 +126,17 @@ pub fn sidecar_name(disk: &str) -> String {
     format!("{disk}{LONGNAME_SUFFIX}")
 }
 
-/// Checks that a sidecar's content belongs to the hashed name `disk`.
+/// Checks that a sidecar's content belongs to the hashed name `disk`. A
+/// sidecar holds only encodings too long to be a name themselves: a short
+/// one would be listed under a name that a lookup (which computes the short
+/// form) never finds.
 pub fn check_sidecar(disk: &str, content: &str) -> Result<()> {
+    if content.len() <= NAME_MAX {
+        return Err(Error::BadName(format!(
+            "{disk}: the sidecar holds a short encoding ({} bytes)",
+            content.len()
+        )));
+    }
     if long_disk_name(content) == disk {
         Ok(())
     } else {

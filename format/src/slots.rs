@@ -172,10 +172,10 @@ impl KeySlot {
         key: &RsaPublicKey,
         rng: &mut impl CryptoRngCore,
     ) -> Result<KeySlot> {
-        if key.size() * 8 < MIN_RSA_BITS {
+        let bits = key.n().bits();
+        if bits < MIN_RSA_BITS {
             return Err(Error::BadRsaKey(format!(
-                "{} bits is too small; at least {MIN_RSA_BITS} are required",
-                key.size() * 8
+                "{bits} bits is too small; at least {MIN_RSA_BITS} are required"
             )));
         }
         let wrapped = key
@@ -236,7 +236,10 @@ impl KeySlot {
                 key_fingerprint,
                 wrapped_key,
             } => {
-                if !key_fingerprint.starts_with("sha256:") || wrapped_key.len() < MIN_RSA_BITS / 8 {
+                let hex_ok = key_fingerprint.strip_prefix("sha256:").is_some_and(|h| {
+                    h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                });
+                if !hex_ok || wrapped_key.len() < MIN_RSA_BITS / 8 {
                     return Err(Error::ConfCorrupt(
                         "rsa slot: bad fingerprint or wrapped_key".into(),
                     ));

@@ -70,6 +70,12 @@ pub fn encode_new(
     if !codec.encrypted_names() {
         return Ok((plain.to_os_string(), None));
     }
+    if codec.profile() == Profile::Legacy
+        && plain.len() > fusecry_format::legacy::name::MAX_NAME_BYTES
+    {
+        // 0.11 had no long-name scheme: the encoding would not fit (quirk 18).
+        return Err(Errno::ENAMETOOLONG);
+    }
     let s = plain.to_str().ok_or(Errno::from_i32(libc::EILSEQ))?;
     let (disk, sidecar) = codec.encrypt_name(diriv, s, rng).map_err(|e| {
         tracing::warn!("cannot encrypt name: {e}");

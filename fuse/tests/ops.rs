@@ -446,3 +446,30 @@ fn empty_file_ciphertext_is_header_and_trailer() {
     assert_eq!(stored.len(), 60);
     assert!(decrypt_file(&m.codec, &stored).is_empty());
 }
+
+#[test]
+fn legacy_encrypted_names_longer_than_128_bytes_are_enametoolong() {
+    // 0.11 has no long-name scheme: a 129-byte name encodes to more than
+    // 255 characters (SPEC §15.4, quirk 18). Up to 128 bytes works.
+    let m = Mounted::new(Kind::Legacy {
+        cs: 4096,
+        names: true,
+    });
+    let ok = "a".repeat(128);
+    fs::write(m.p(&ok), b"x").unwrap();
+    assert_eq!(fs::read(m.p(&ok)).unwrap(), b"x");
+    for n in [129usize, 200, 255] {
+        let long = "b".repeat(n);
+        for err in [
+            fs::write(m.p(&long), b"").unwrap_err(),
+            fs::create_dir(m.p(&long)).unwrap_err(),
+            fs::rename(m.p(&ok), m.p(&long)).unwrap_err(),
+        ] {
+            assert_eq!(
+                err.raw_os_error(),
+                Some(libc::ENAMETOOLONG),
+                "{n} bytes: {err}"
+            );
+        }
+    }
+}
