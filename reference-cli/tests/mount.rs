@@ -526,3 +526,132 @@ fn migrate_every_legacy_volume() {
     );
     assert!(migrated >= 2);
 }
+
+/// Restores /dev/fuse's mode, and unmounts lazily, when the user test ends.
+struct UserGuard {
+    mode: u32,
+    mnt: PathBuf,
+}
+
+impl Drop for UserGuard {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if is_mounted(&self.mnt) {
+            let _ = nix::mount::umount2(&self.mnt, nix::mount::MntFlags::MNT_DETACH);
+        }
+        let _ = fs::set_permissions("/dev/fuse", fs::Permissions::from_mode(self.mode));
+    }
+}
+
+#[test]
+fn a_normal_user_mounts_and_umounts() {
+    use std::os::unix::fs::PermissionsExt;
+    // The test runs as root (as CI does) and plays a normal user: a system
+    // account, /dev/fuse opened to everyone as desktop distributions ship it
+    // (this container has it 0600; the mode is restored afterwards), and the
+    // setuid fusermount3 from fuse3 doing the mount and the unmount.
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "the mount tests run as root"
+    );
+    let user = "fusecry-test";
+    if Command::new("id").arg(user).output().unwrap().status.code() != Some(0) {
+        let st = Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                user,
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success(), "useradd {user}");
+    }
+    let mode = fs::metadata("/dev/fuse").unwrap().permissions().mode() & 0o7777;
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let (cipher, mnt, pw, bin) = (
+        d.join("cipher"),
+        d.join("mnt"),
+        d.join("pw"),
+        d.join("fusecry"),
+    );
+    let _guard = UserGuard {
+        mode,
+        mnt: mnt.clone(),
+    };
+    fs::set_permissions("/dev/fuse", fs::Permissions::from_mode(0o666)).unwrap();
+    fs::create_dir(&mnt).unwrap();
+    fs::write(&pw, "user password\n").unwrap();
+    // The test binary's directory may be closed to others: run a copy.
+    fs::copy(BIN, &bin).unwrap();
+    fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+    let st = Command::new("chown")
+        .args(["-R", user, s(d)])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let as_user = |args: &[&str]| {
+        Command::new("runuser")
+            .args(["-u", user, "--", s(&bin)])
+            .args(args)
+            .env_remove("FUSECRY_PASSWORD")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let log = d.join("mount.log");
+    let mut args = vec![
+        "mount",
+        s(&cipher),
+        s(&mnt),
+        "--password-file",
+        s(&pw),
+        "-n",
+        "--log",
+        s(&log),
+    ];
+    args.extend_from_slice(&CHEAP);
+    let o = as_user(&args);
+    assert!(
+        o.status.success(),
+        "user mount: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    wait_for("the user's mount", || is_mounted(&mnt));
+    let line = fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(s(&mnt.canonicalize().unwrap())))
+        .unwrap()
+        .to_string();
+    let uid = Command::new("id").args(["-u", user]).output().unwrap();
+    let uid = String::from_utf8_lossy(&uid.stdout).trim().to_string();
+    assert!(
+        line.contains(&format!("user_id={uid}")),
+        "not the user's mount: {line}"
+    );
+    let o = Command::new("runuser")
+        .args(["-u", user, "--", "sh", "-c"])
+        .arg(format!("echo from-user > {0}/f && cat {0}/f", s(&mnt)))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "from-user\n");
+    let o = as_user(&["umount", s(&mnt)]);
+    assert!(
+        o.status.success(),
+        "user umount: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    wait_for("the user's unmount", || !is_mounted(&mnt));
+    // The file is in the ciphertext, under an encrypted name.
+    let names: Vec<String> = fs::read_dir(&cipher)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.contains(&"f".to_string()) && names.len() == 3,
+        "{names:?}"
+    );
+}
