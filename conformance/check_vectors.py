@@ -530,6 +530,8 @@ def v1_name_decode(c, diriv, disk, sidecar):
             raise Fail("BadName", "long name without a sidecar")
         if b32enc(hashlib.sha256(sidecar.encode("ascii")).digest()) != disk[len(LONG):]:
             raise Fail("BadName", "sidecar does not match the hashed name")
+        if len(sidecar) <= 255:
+            raise Fail("BadName", "the sidecar holds a short encoding")
         enc = sidecar
     raw = b32dec_canonical(enc, "BadName")
     try:
@@ -573,6 +575,163 @@ def symlink_decode(c, stored):
         raise Fail("BadSymlink", "AES-SIV verification fails")
 
 
+# ---------------------------------------------------------------- whole volumes (§9–§11)
+
+def read_volume(c, root):
+    """Walks a ciphertext tree as a reader does: hidden files skipped, names
+    decrypted (long names through their sidecars), files read with random
+    access, symlink targets decrypted. Returns ({path: node}, [(where, class)])."""
+    legacy, v1names = c.profile == "legacy-0.11", c.names and c.profile == "fusecry/1"
+    nodes, damage = {}, []
+
+    def walk(d, prefix, is_root):
+        diriv = None
+        if v1names:
+            try:
+                with open(os.path.join(d, "fusecry.diriv"), "rb") as f:
+                    diriv = f.read()
+            except OSError:
+                diriv = b""
+            if len(diriv) != 16:
+                damage.append((prefix, "BadName"))
+                return
+        for disk in sorted(os.listdir(d)):
+            full = os.path.join(d, disk)
+            if is_root and disk == "fusecry.conf":
+                continue
+            try:
+                if not c.names:
+                    name = disk
+                elif legacy:
+                    name = legacy_name_decode(c, disk)
+                else:
+                    if disk == "fusecry.diriv" or (disk.startswith(LONG) and disk.endswith(".name")):
+                        continue
+                    sidecar = None
+                    if disk.startswith(LONG):
+                        try:
+                            with open(full + ".name", encoding="ascii") as f:
+                                sidecar = f.read()
+                        except (OSError, UnicodeDecodeError):
+                            pass
+                    name = v1_name_decode(c, diriv, disk, sidecar)
+            except Fail as e:
+                damage.append((prefix + "/" + disk, e.cls))
+                continue
+            path = prefix + "/" + name if prefix else name
+            try:
+                if os.path.islink(full):
+                    t = os.fsencode(os.readlink(full))
+                    nodes[path] = ("symlink", symlink_decode(c, t) if v1names else t)
+                elif os.path.isdir(full):
+                    nodes[path] = ("dir",)
+                    walk(full, path, False)
+                else:
+                    with open(full, "rb") as f:
+                        st = f.read()
+                    nodes[path] = ("file", legacy_read(c, st, False) if legacy else v1_read_file(c, st))
+            except Fail as e:
+                damage.append((path, e.cls))
+
+    walk(root, "", True)
+    return nodes, damage
+
+
+def tree_bytes(root):
+    """Every path under root with its kind and bytes (file content, symlink target)."""
+    out = {}
+    for d, dirs, files in os.walk(root):
+        for n in dirs + files:
+            full = os.path.join(d, n)
+            rel = os.path.relpath(full, root)
+            if os.path.islink(full):
+                out[rel] = ("symlink", os.fsencode(os.readlink(full)))
+            elif os.path.isdir(full):
+                out[rel] = ("dir",)
+            else:
+                with open(full, "rb") as f:
+                    out[rel] = ("file", f.read())
+    return out
+
+
+def write_volume(c, entries, contents, root_iv, conf_text, rng):
+    """The reference writer's tree (SPEC §9), drawing from rng in manifest
+    order: directory: name, directory IV; file: name, file id, IVs; symlink:
+    nonce, name. Returns (tree_bytes-like map, [disk path of each entry])."""
+    legacy, v1names = c.profile == "legacy-0.11", c.names and c.profile == "fusecry/1"
+    out = {"fusecry.conf": ("file", conf_text.encode("utf-8"))}
+    ivs, disk_of, disks = {"": root_iv}, {"": ""}, []
+    if v1names:
+        out["fusecry.diriv"] = ("file", root_iv)
+    for e, content in zip(entries, contents):
+        parent, _, leaf = e["path"].rpartition("/")
+        pdisk = disk_of[parent]
+        stored = None
+        if e["kind"] == "symlink":
+            t = e["target"].encode("utf-8")
+            stored = symlink_encode(c, t, rng.draw(16)).encode("ascii") if v1names else t
+        if not c.names:
+            disk, side = leaf, None
+        elif legacy:
+            disk, side = legacy_name_encode(c, leaf, rng.draw(16)), None
+        else:
+            disk, side = v1_name_encode(c, ivs[parent], leaf)
+        rel = pdisk + "/" + disk if pdisk else disk
+        if side is not None:
+            out[rel + ".name"] = ("file", side.encode("ascii"))
+        if e["kind"] == "dir":
+            out[rel] = ("dir",)
+            if v1names:
+                ivs[e["path"]] = rng.draw(16)
+                out[rel + "/fusecry.diriv"] = ("file", ivs[e["path"]])
+        elif e["kind"] == "file":
+            fid = rng.draw(16)
+            out[rel] = ("file", legacy_write(c, content, rng, False) if legacy
+                        else v1_write(c, content, fid, rng))
+        else:
+            out[rel] = ("symlink", stored)
+        disk_of[e["path"]] = rel
+        disks.append(rel)
+    return out, disks
+
+
+def check_volume(v, c, vdir):
+    root = os.path.join(vdir, v["tree"])
+    entries = v["entries"]
+    contents = [load_bytes(e.get("content"), v["seed"], vdir) if e["kind"] == "file" else None
+                for e in entries]
+    want = {}
+    for e, content in zip(entries, contents):
+        want[e["path"]] = {"dir": ("dir",), "file": ("file", content),
+                           "symlink": ("symlink", (e.get("target") or "").encode("utf-8"))}[e["kind"]]
+    nodes, damage = read_volume(c, root)
+    damaged = v.get("damaged")
+    for path, node in want.items():
+        if path != damaged and nodes.get(path) != node:
+            raise Mismatch("%s does not read as the manifest says" % path)
+    extra = sorted(set(nodes) - set(want))
+    if extra:
+        raise Mismatch("not in the manifest: %s" % extra)
+    if len(damage) > 1:
+        raise Mismatch("more than one damaged entry: %s" % damage)
+    if v["reproducible"]:
+        rng = Rng(v["seed"])
+        root_iv = rng.draw(16)  # drawn in every volume; only fusecry/1 names use it
+        expect_contents = [rng.draw(len(b)) if b is not None else None for b in contents]
+        if expect_contents != contents:
+            raise Mismatch("file contents do not follow from the seed")
+        made, disks = write_volume(c, entries, contents, root_iv, v["conf"], Rng(v["writer_seed"]))
+        if [e["disk_path"] for e in entries] != disks:
+            raise Mismatch("disk paths differ from the writer's")
+        have = tree_bytes(root)
+        if made != have:
+            diff = sorted(k for k in set(made) | set(have) if made.get(k) != have.get(k))
+            raise Mismatch("re-written tree differs at %s" % diff[:5])
+    if damage:
+        return damage[0][1], damage[0][0]
+    return "success", None
+
+
 # ---------------------------------------------------------------- one vector
 
 _confs = {}
@@ -611,6 +770,9 @@ def check(v, kind, vdir):
             raise Mismatch("conf is %s, vector says %s" % (c.profile, v["profile"]))
         if kind == "conf":
             return "success", None
+        if kind == "volume":
+            got, where = check_volume(v, c, vdir)
+            return got, None if got == "success" else where
         legacy = c.profile == "legacy-0.11"
         if kind in ("file", "tamper", "stream"):
             if legacy:
