@@ -4,10 +4,12 @@
 Written from SPEC.md alone, with the Python standard library and pyca
 `cryptography` (>= 44, for Argon2id); it shares no code with the Rust crates.
 For every vector of both profiles (fusecry/1 and legacy-0.11) it opens the
-conf, then reads the file, stream, name or symlink target and compares the
-result, or the failure class of SPEC §13, with the vector. For vectors marked
-`reproducible` it also re-encrypts from the vector's seed (rand_chacha
-ChaCha20Rng::seed_from_u64) and compares the stored bytes byte for byte.
+conf, then reads the file, stream, name or symlink target, or walks the
+volume tree (every entry, its on-disk path and the one damaged entry against
+the manifest), and compares the result, or the failure class of SPEC §13, with
+the vector. For vectors marked `reproducible` it also re-encrypts from the
+vector's seeds (rand_chacha ChaCha20Rng::seed_from_u64) and compares the
+stored bytes, or the whole re-written volume tree, byte for byte.
 
 Usage: python3 conformance/check_vectors.py [-v] [VECTOR_DIR]
 (-v prints every vector with the outcome and, for failures, the reason.)
@@ -24,6 +26,7 @@ import hmac
 import json
 import os
 import re
+import stat
 import struct
 import sys
 import time
@@ -528,7 +531,7 @@ def v1_name_decode(c, diriv, disk, sidecar):
     if disk.startswith(LONG):
         if sidecar is None:
             raise Fail("BadName", "long name without a sidecar")
-        if b32enc(hashlib.sha256(sidecar.encode("ascii")).digest()) != disk[len(LONG):]:
+        if b32enc(hashlib.sha256(sidecar.encode("utf-8")).digest()) != disk[len(LONG):]:
             raise Fail("BadName", "sidecar does not match the hashed name")
         if len(sidecar) <= 255:
             raise Fail("BadName", "the sidecar holds a short encoding")
@@ -551,6 +554,8 @@ def legacy_name_decode(c, disk):
         raw = base64.b32decode(disk + "=" * (-len(disk) % 8))
     except binascii.Error:
         raise Fail("BadName", "bad base32")
+    if b32enc(raw) != disk.rstrip("="):  # §15.4: unused trailing bits MUST be zero
+        raise Fail("BadName", "base32 with non-zero trailing bits")
     if len(raw) < 32 or len(raw) % 16:
         raise Fail("BadName", "%d decoded bytes" % len(raw))
     b = aes_cbc(c.k["K"], raw[:16], raw[16:], False).rstrip(b"\0")
@@ -576,69 +581,111 @@ def symlink_decode(c, stored):
 
 
 # ---------------------------------------------------------------- whole volumes (§9–§11)
+#
+# A volume vector's tree is walked as a reader does (SPEC §10 reserved names:
+# `fusecry.conf` in the root, and with fusecry/1 encrypted names
+# `fusecry.diriv` and `fusecry.longname.*.name` in every directory; legacy
+# volumes have neither, §15.4, so there every other name must decode). Each
+# entry the walk finds carries its on-disk path, and each failure its §13
+# class, its on-disk path and, when the name itself decoded, its plaintext path.
+
+CONF_NAME, DIRIV_NAME = "fusecry.conf", "fusecry.diriv"
+
+
+class Walk:
+    def __init__(self):
+        self.nodes = {}   # plaintext path -> (node, on-disk path)
+        self.damage = []  # (plaintext path or None, on-disk path, class, why)
+
+
+def read_diriv(d):
+    """A directory's IV (§10): exactly 16 bytes in `fusecry.diriv`, else BadName."""
+    try:
+        with open(os.path.join(d, os.fsencode(DIRIV_NAME)), "rb") as f:
+            iv = f.read()
+    except OSError as e:
+        raise Fail("BadName", "%s unreadable: %s" % (DIRIV_NAME, e.strerror))
+    if len(iv) != 16:
+        raise Fail("BadName", "%s of %d bytes" % (DIRIV_NAME, len(iv)))
+    return iv
+
+
+def read_sidecar(full):
+    """A long name's sidecar: missing, unreadable or not UTF-8 is BadName (§10)."""
+    try:
+        with open(full + b".name", "rb") as f:
+            return f.read().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None  # v1_name_decode reports the missing sidecar
+
 
 def read_volume(c, root):
-    """Walks a ciphertext tree as a reader does: hidden files skipped, names
-    decrypted (long names through their sidecars), files read with random
-    access, symlink targets decrypted. Returns ({path: node}, [(where, class)])."""
     legacy, v1names = c.profile == "legacy-0.11", c.names and c.profile == "fusecry/1"
-    nodes, damage = {}, []
+    w = Walk()
 
-    def walk(d, prefix, is_root):
+    def join(a, b):
+        return a + "/" + b if a else b
+
+    def walk(d, prefix, dprefix, is_root):
         diriv = None
         if v1names:
             try:
-                with open(os.path.join(d, "fusecry.diriv"), "rb") as f:
-                    diriv = f.read()
-            except OSError:
-                diriv = b""
-            if len(diriv) != 16:
-                damage.append((prefix, "BadName"))
+                diriv = read_diriv(d)
+            except Fail as e:  # nothing in it can be named: the directory is the damage
+                w.nodes.pop(prefix, None)
+                w.damage.append((prefix, dprefix, e.cls, e.why))
                 return
-        for disk in sorted(os.listdir(d)):
-            full = os.path.join(d, disk)
-            if is_root and disk == "fusecry.conf":
+        for braw in sorted(os.listdir(d)):
+            full = os.path.join(d, braw)
+            try:
+                disk = braw.decode("utf-8")
+            except UnicodeDecodeError:
+                w.damage.append((None, join(dprefix, os.fsdecode(braw)), "BadName", "not UTF-8"))
                 continue
+            if is_root and disk == CONF_NAME:
+                continue
+            if v1names and (disk == DIRIV_NAME or (disk.startswith(LONG) and disk.endswith(".name"))):
+                continue
+            dpath = join(dprefix, disk)
             try:
                 if not c.names:
-                    name = disk
+                    name = check_plain_name(braw, "BadName")
                 elif legacy:
                     name = legacy_name_decode(c, disk)
                 else:
-                    if disk == "fusecry.diriv" or (disk.startswith(LONG) and disk.endswith(".name")):
-                        continue
-                    sidecar = None
-                    if disk.startswith(LONG):
-                        try:
-                            with open(full + ".name", encoding="ascii") as f:
-                                sidecar = f.read()
-                        except (OSError, UnicodeDecodeError):
-                            pass
-                    name = v1_name_decode(c, diriv, disk, sidecar)
+                    side = read_sidecar(full) if disk.startswith(LONG) else None
+                    name = v1_name_decode(c, diriv, disk, side)
             except Fail as e:
-                damage.append((prefix + "/" + disk, e.cls))
+                w.damage.append((None, dpath, e.cls, e.why))
                 continue
-            path = prefix + "/" + name if prefix else name
+            path = join(prefix, name)
+            if path in w.nodes:
+                raise Mismatch("two on-disk entries read as %s" % path)
+            mode = os.lstat(full).st_mode
             try:
-                if os.path.islink(full):
-                    t = os.fsencode(os.readlink(full))
-                    nodes[path] = ("symlink", symlink_decode(c, t) if v1names else t)
-                elif os.path.isdir(full):
-                    nodes[path] = ("dir",)
-                    walk(full, path, False)
-                else:
+                if stat.S_ISLNK(mode):
+                    t = os.readlink(full)
+                    w.nodes[path] = (("symlink", symlink_decode(c, t) if v1names else t), dpath)
+                elif stat.S_ISDIR(mode):
+                    w.nodes[path] = (("dir",), dpath)
+                    walk(full, path, dpath, False)
+                elif stat.S_ISREG(mode):
                     with open(full, "rb") as f:
                         st = f.read()
-                    nodes[path] = ("file", legacy_read(c, st, False) if legacy else v1_read_file(c, st))
+                    node = ("file", legacy_read(c, st, False) if legacy else v1_read_file(c, st))
+                    w.nodes[path] = (node, dpath)
+                else:
+                    raise Mismatch("%s is neither a file, a directory nor a symlink" % dpath)
             except Fail as e:
-                damage.append((path, e.cls))
+                w.damage.append((path, dpath, e.cls, e.why))
 
-    walk(root, "", True)
-    return nodes, damage
+    walk(os.fsencode(root), "", "", True)
+    return w
 
 
 def tree_bytes(root):
-    """Every path under root with its kind and bytes (file content, symlink target)."""
+    """Every on-disk path under root with its kind and bytes (file content,
+    symlink target), reserved files included."""
     out = {}
     for d, dirs, files in os.walk(root):
         for n in dirs + files:
@@ -654,15 +701,16 @@ def tree_bytes(root):
     return out
 
 
-def write_volume(c, entries, contents, root_iv, conf_text, rng):
-    """The reference writer's tree (SPEC §9), drawing from rng in manifest
-    order: directory: name, directory IV; file: name, file id, IVs; symlink:
-    nonce, name. Returns (tree_bytes-like map, [disk path of each entry])."""
+def write_volume(c, entries, contents, conf_bytes, root_iv, rng):
+    """The writer's tree in memory (SPEC §10, §11, §7; §15 for legacy),
+    drawing from rng in manifest order: directory: name (legacy name IV),
+    then directory IV; file: name, file id (legacy too), one IV per chunk;
+    symlink: nonce, then name. Returns (tree_bytes-like map, disk paths)."""
     legacy, v1names = c.profile == "legacy-0.11", c.names and c.profile == "fusecry/1"
-    out = {"fusecry.conf": ("file", conf_text.encode("utf-8"))}
+    out = {CONF_NAME: ("file", conf_bytes)}
     ivs, disk_of, disks = {"": root_iv}, {"": ""}, []
     if v1names:
-        out["fusecry.diriv"] = ("file", root_iv)
+        out[DIRIV_NAME] = ("file", root_iv)
     for e, content in zip(entries, contents):
         parent, _, leaf = e["path"].rpartition("/")
         pdisk = disk_of[parent]
@@ -673,6 +721,8 @@ def write_volume(c, entries, contents, root_iv, conf_text, rng):
         if not c.names:
             disk, side = leaf, None
         elif legacy:
+            if len(leaf.encode("utf-8")) > 128:  # §15.4: the writer refuses it
+                raise Mismatch("%s: a legacy encrypted name over 128 bytes" % e["path"])
             disk, side = legacy_name_encode(c, leaf, rng.draw(16)), None
         else:
             disk, side = v1_name_encode(c, ivs[parent], leaf)
@@ -683,7 +733,7 @@ def write_volume(c, entries, contents, root_iv, conf_text, rng):
             out[rel] = ("dir",)
             if v1names:
                 ivs[e["path"]] = rng.draw(16)
-                out[rel + "/fusecry.diriv"] = ("file", ivs[e["path"]])
+                out[rel + "/" + DIRIV_NAME] = ("file", ivs[e["path"]])
         elif e["kind"] == "file":
             fid = rng.draw(16)
             out[rel] = ("file", legacy_write(c, content, rng, False) if legacy
@@ -695,40 +745,102 @@ def write_volume(c, entries, contents, root_iv, conf_text, rng):
     return out, disks
 
 
+def check_manifest(entries):
+    """Paths unique, parents (directories) before children, each disk_path
+    under its parent's disk_path, files with content, symlinks with a target."""
+    disk_of = {"": ""}
+    for e in entries:
+        p, k = e["path"], e["kind"]
+        parent, _, leaf = p.rpartition("/")
+        if p in disk_of:
+            raise Mismatch("manifest lists %s twice" % p)
+        if parent not in disk_of:
+            raise Mismatch("manifest lists %s before its directory" % p)
+        pdisk = disk_of[parent]
+        if pdisk is None:
+            raise Mismatch("manifest: the parent of %s is not a directory" % p)
+        dparent, _, dleaf = e["disk_path"].rpartition("/")
+        if dparent != pdisk or not dleaf:
+            raise Mismatch("manifest: disk_path of %s is not under its parent's" % p)
+        if (k == "file") != ("content" in e) or (k == "symlink") != ("target" in e):
+            raise Mismatch("manifest: %s (%s) has the wrong fields" % (p, k))
+        disk_of[p] = e["disk_path"] if k == "dir" else None
+
+
 def check_volume(v, c, vdir):
+    """Returns (outcome, where); raises Mismatch when the tree disagrees with
+    the manifest or, for reproducible vectors, with the writer."""
     root = os.path.join(vdir, v["tree"])
-    entries = v["entries"]
-    contents = [load_bytes(e.get("content"), v["seed"], vdir) if e["kind"] == "file" else None
+    with open(os.path.join(root, CONF_NAME), "rb") as f:
+        conf_bytes = f.read()
+    if conf_bytes != v["conf"].encode("utf-8"):  # §5.3: the volume's conf is ROOT/fusecry.conf
+        raise Mismatch("the tree's %s is not the vector's conf" % CONF_NAME)
+    entries, damaged = v["entries"], v.get("damaged")
+    check_manifest(entries)
+    by_path = {e["path"]: e for e in entries}
+    contents = [load_bytes(e["content"], v["seed"], vdir) if e["kind"] == "file" else None
                 for e in entries]
-    want = {}
-    for e, content in zip(entries, contents):
-        want[e["path"]] = {"dir": ("dir",), "file": ("file", content),
-                           "symlink": ("symlink", (e.get("target") or "").encode("utf-8"))}[e["kind"]]
-    nodes, damage = read_volume(c, root)
-    damaged = v.get("damaged")
-    for path, node in want.items():
-        if path != damaged and nodes.get(path) != node:
-            raise Mismatch("%s does not read as the manifest says" % path)
-    extra = sorted(set(nodes) - set(want))
+    want = {e["path"]: ({"dir": ("dir",), "file": ("file", b),
+                         "symlink": ("symlink", e.get("target", "").encode("utf-8"))}[e["kind"]],
+                        e["disk_path"])
+            for e, b in zip(entries, contents)}
+
+    w = read_volume(c, root)
+    for path, (node, disk) in want.items():
+        if path == damaged:
+            continue
+        if path not in w.nodes:
+            raise Mismatch("%s (%s) is missing or does not read" % (path, disk))
+        got, gdisk = w.nodes[path]
+        if got != node:
+            raise Mismatch("%s reads as %s, not as the manifest's %s"
+                           % (path, repr(got)[:60], repr(node)[:60]))
+        if gdisk != disk:
+            raise Mismatch("%s is stored as %s, the manifest says %s" % (path, gdisk, disk))
+    extra = sorted(set(w.nodes) - set(want))
     if extra:
         raise Mismatch("not in the manifest: %s" % extra)
-    if len(damage) > 1:
-        raise Mismatch("more than one damaged entry: %s" % damage)
+    if len(w.damage) > 1:
+        raise Mismatch("more than one damaged entry: %s" % [d[:3] for d in w.damage])
+    if w.damage:
+        path, disk, cls, why = w.damage[0]
+        if damaged not in by_path:
+            raise Mismatch("%s is damaged (%s: %s) but the vector names no damaged entry"
+                           % (disk, cls, why))
+        if damaged in w.nodes:
+            raise Mismatch("%s is named damaged but reads, and %s is damaged" % (damaged, disk))
+        wdisk = by_path[damaged]["disk_path"]
+        # The damage is the damaged entry itself: where a name still decodes,
+        # at its plaintext path and disk_path; where the name is the damage,
+        # an undecodable name in the directory that should hold it.
+        if path is not None and (path != damaged or disk != wdisk):
+            raise Mismatch("the damage is at %s (%s), the vector names %s (%s)"
+                           % (path, disk, damaged, wdisk))
+        if path is None and disk.rpartition("/")[0] != wdisk.rpartition("/")[0]:
+            raise Mismatch("undecodable name %s is not beside %s" % (disk, wdisk))
+    elif damaged is not None:
+        raise Mismatch("the damaged entry %s reads" % damaged)
+
     if v["reproducible"]:
-        rng = Rng(v["seed"])
-        root_iv = rng.draw(16)  # drawn in every volume; only fusecry/1 names use it
-        expect_contents = [rng.draw(len(b)) if b is not None else None for b in contents]
-        if expect_contents != contents:
+        v1names = c.names and c.profile == "fusecry/1"
+        root_iv = read_diriv(os.fsencode(root)) if v1names else None  # taken from the tree
+        rng = Rng(v["seed"])  # the root IV (drawn in every profile), then the contents
+        seed_iv = rng.draw(16)
+        if v1names and seed_iv != root_iv:
+            raise Mismatch("the root's directory IV does not follow from the seed")
+        if [rng.draw(len(b)) if b is not None else None for b in contents] != contents:
             raise Mismatch("file contents do not follow from the seed")
-        made, disks = write_volume(c, entries, contents, root_iv, v["conf"], Rng(v["writer_seed"]))
+        made, disks = write_volume(c, entries, contents, conf_bytes, root_iv,
+                                   Rng(v["writer_seed"]))
         if [e["disk_path"] for e in entries] != disks:
             raise Mismatch("disk paths differ from the writer's")
         have = tree_bytes(root)
         if made != have:
             diff = sorted(k for k in set(made) | set(have) if made.get(k) != have.get(k))
-            raise Mismatch("re-written tree differs at %s" % diff[:5])
-    if damage:
-        return damage[0][1], damage[0][0]
+            raise Mismatch("the re-written tree differs at %s" % diff[:5])
+    if w.damage:
+        path, disk, cls, why = w.damage[0]
+        return cls, "%s (%s): %s" % (path or "?", disk, why)
     return "success", None
 
 
