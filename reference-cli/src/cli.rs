@@ -77,7 +77,7 @@ pub struct CreateArgs {
     /// Encrypt file names (and, in fusecry/1, symlink targets).
     #[arg(short = 'n', long = "encrypt-names")]
     pub encrypt_names: bool,
-    /// Chunk size: a multiple of 16 from 16 to 1048576; default: the backing filesystem's block size.
+    /// Chunk size: a multiple of 16 from 16 to 1048576; default: the backing filesystem's block size, kept within 4096–16384.
     #[arg(long, value_name = "N")]
     pub chunk_size: Option<u64>,
     /// Create a legacy 0.11 conf instead of fusecry/1 (weaker; for the original tool's users).
