@@ -439,6 +439,29 @@ fn play_volume(l: &Loaded, codec: &Codec) -> Result<String> {
         l.name,
         walk.damage
     );
+    if let (Some((at, class)), Some(d)) = (walk.damage.first(), damaged) {
+        // Content damage is reported at the entry's plaintext path; a damaged
+        // name can only be located by its directory.
+        let dir_of = |p: &str| {
+            p.rsplit_once('/')
+                .map_or(String::new(), |(d, _)| d.to_string())
+        };
+        ensure!(
+            at == d || (class == "BadName" && dir_of(at) == dir_of(d)),
+            "{}: damage reported at {at}, the vector damaged {d}",
+            l.name
+        );
+    }
+    for e in l.v.entries.as_deref().unwrap_or_default() {
+        ensure!(
+            std::fs::symlink_metadata(tree.join(&e.disk_path)).is_ok()
+                || Some(e.path.as_str()) == damaged,
+            "{}: {} is not at {}",
+            l.name,
+            e.path,
+            e.disk_path
+        );
+    }
     if l.v.reproducible {
         let ws =
             l.v.writer_seed

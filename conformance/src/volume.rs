@@ -186,7 +186,17 @@ fn walk(codec: &Codec, dir: &Path, prefix: &str, is_root: bool, w: &mut Walk) ->
         if is_root && disk == CONF_NAME {
             continue;
         }
-        let plain = if codec.encrypted_names() {
+        let plain = if codec.encrypted_names() && !codec.uses_diriv() {
+            // Legacy 0.11 encrypted names: no directory IVs, no long names;
+            // every entry but the root's conf is an encoded name.
+            match codec.decrypt_name(None, disk) {
+                Ok(p) => p,
+                Err(e) => {
+                    w.damage.push((format!("{prefix}/{disk}"), class(e)));
+                    continue;
+                }
+            }
+        } else if codec.encrypted_names() {
             let encoded = match classify(disk) {
                 DiskName::Reserved => continue,
                 DiskName::Short(s) => s.to_string(),
