@@ -1,16 +1,17 @@
 //! Chunk size against throughput: for each chunk size from 16 B to 1 MiB,
-//! the codec alone (encrypt and decrypt of 1 MiB, one core) and a real mount
-//! on tmpfs (sequential 1 MiB writes + fsync and cold sequential reads of a
-//! 16 MiB file, 4 KiB random reads with the file's pages dropped first, 4 KiB
-//! random writes + fsync), printed at the end as one table.
+//! the codec alone (encrypt and decrypt of 1 MiB chunk by chunk, one core)
+//! and a real mount on tmpfs with `fusecry mount`'s defaults (sequential
+//! 1 MiB writes + fsync and cold sequential reads of a 32 MiB file, 4 KiB
+//! random reads with the file's pages dropped first, 4 KiB random writes +
+//! fsync), printed at the end as one table.
 //!
-//! `cargo bench -p fusecry-benches --bench blocksize` (root, /dev/fuse).
-//! Criterion measures; the table takes the median time per iteration of
-//! each benchmark from the same samples.
+//! `cargo bench -p fusecry-benches --bench blocksize` (root, /dev/fuse); a
+//! criterion filter (`-- mount-c4096`) runs part of it. Criterion measures;
+//! the table takes criterion's median time per iteration of each benchmark
+//! from the same samples.
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use fusecry_format::name::{DirIv, DIRIV_NAME};
-use fusecry_format::stream::{self, Target};
 use fusecry_format::{Argon2Params, Codec, Conf, FileId, NewConf, Password, Secret};
 use fusecry_fuse::{CryptFs, MountOptions};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -25,11 +26,15 @@ use std::time::{Duration, Instant};
 
 const SIZES: [u64; 6] = [16, 512, 4096, 16384, 65536, 1 << 20];
 const CODEC_BYTES: usize = 1 << 20;
-const FILE_BYTES: u64 = 16 << 20;
+const FILE_BYTES: u64 = 32 << 20;
 const IO: usize = 1 << 20;
 const RANDOM_OPS: u64 = 64;
 
-/// Per benchmark: (total iterations, total time) of every sample, for medians.
+/// Criterion samples per benchmark.
+const SAMPLES: usize = 10;
+
+/// Per benchmark: the time per iteration of every call of the routine,
+/// warm-up first, then the `SAMPLES` measured samples.
 type Samples = Mutex<BTreeMap<(String, u64), Vec<f64>>>;
 
 fn record(s: &Samples, what: &str, cs: u64, iters: u64, d: Duration) {
@@ -40,10 +45,13 @@ fn record(s: &Samples, what: &str, cs: u64, iters: u64, d: Duration) {
         .push(d.as_secs_f64() / iters as f64);
 }
 
+/// The median time per iteration of the measured samples (criterion's
+/// median): the last `SAMPLES` calls, after the warm-up ones.
 fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
+    let mut v = v[v.len().saturating_sub(SAMPLES)..].to_vec();
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
+    let n = v.len();
+    (v[(n - 1) / 2] + v[n / 2]) / 2.0
 }
 
 fn codec(cs: u64) -> (Vec<u8>, Codec) {
@@ -141,7 +149,7 @@ fn write_file(p: &Path, data: &[u8]) {
 
 fn bench_codec(c: &mut Criterion, s: &Samples) {
     let mut g = c.benchmark_group("codec");
-    g.sample_size(10)
+    g.sample_size(SAMPLES)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2))
         .throughput(Throughput::Bytes(CODEC_BYTES as u64));
@@ -150,39 +158,62 @@ fn bench_codec(c: &mut Criterion, s: &Samples) {
     for cs in SIZES {
         let (_, codec) = codec(cs);
         let id = FileId([7; 16]);
-        let stored = stream::encrypt_to_vec(
-            &codec,
-            &id,
-            &plain,
-            Target::File,
-            &mut ChaCha20Rng::seed_from_u64(3),
-        );
+        let l = *codec.layout();
+        let n_chunks = l.chunk_count(CODEC_BYTES as u64);
+        // Both directions on one core, chunk by chunk into buffers made once,
+        // as the mount does per request (`stream::encrypt_to_vec` would spread
+        // the chunks over the rayon pool, so only large chunks would run on
+        // one core).
+        let mut stored = vec![0u8; l.stored_size(CODEC_BYTES as u64) as usize];
+        let mut back = vec![0u8; CODEC_BYTES];
+        let encrypt_all = |stored: &mut [u8], rng: &mut ChaCha20Rng| {
+            for i in 0..n_chunks {
+                let pl = l.chunk_plain_len(i, CODEC_BYTES as u64) as usize;
+                let p0 = (i * cs) as usize;
+                let off = l.chunk_offset(i) as usize;
+                let sl = l.chunk_stored_len(pl as u64) as usize;
+                let mut iv = [0u8; 16];
+                rng.fill_bytes(&mut iv);
+                codec.encrypt_chunk_into(
+                    &id,
+                    i,
+                    &iv,
+                    &plain[p0..p0 + pl],
+                    &mut stored[off..off + sl],
+                );
+            }
+        };
         g.bench_with_input(BenchmarkId::new("encrypt", cs), &cs, |b, _| {
+            let mut rng = ChaCha20Rng::seed_from_u64(3);
             b.iter_custom(|n| {
-                let mut rng = ChaCha20Rng::seed_from_u64(3);
                 let t = Instant::now();
                 for _ in 0..n {
-                    stream::encrypt_to_vec(&codec, &id, &plain, Target::File, &mut rng);
+                    encrypt_all(&mut stored, &mut rng);
                 }
                 let d = t.elapsed();
                 record(s, "encrypt", cs, n, d);
                 d
             })
         });
+        let decrypt_all = |stored: &[u8], back: &mut [u8]| {
+            for i in 0..n_chunks {
+                let pl = l.chunk_plain_len(i, CODEC_BYTES as u64) as usize;
+                let p0 = (i * cs) as usize;
+                let off = l.chunk_offset(i) as usize;
+                let sl = l.chunk_stored_len(pl as u64) as usize;
+                codec
+                    .decrypt_chunk_into(&id, i, &stored[off..off + sl], &mut back[p0..p0 + pl])
+                    .unwrap();
+            }
+        };
+        encrypt_all(&mut stored, &mut ChaCha20Rng::seed_from_u64(3));
+        decrypt_all(&stored, &mut back);
+        assert!(back == plain, "decrypt gives back the plaintext");
         g.bench_with_input(BenchmarkId::new("decrypt", cs), &cs, |b, _| {
             b.iter_custom(|n| {
                 let t = Instant::now();
                 for _ in 0..n {
-                    // The random-access reader a mount uses, chunk by chunk.
-                    let l = *codec.layout();
-                    for i in 0..l.chunk_count(CODEC_BYTES as u64) {
-                        let pl = l.chunk_plain_len(i, CODEC_BYTES as u64);
-                        let off = l.chunk_offset(i) as usize;
-                        let sl = l.chunk_stored_len(pl) as usize;
-                        codec
-                            .decrypt_chunk(&id, i, &stored[off..off + sl], pl as usize)
-                            .unwrap();
-                    }
+                    decrypt_all(&stored, &mut back);
                 }
                 let d = t.elapsed();
                 record(s, "decrypt", cs, n, d);
@@ -200,7 +231,7 @@ fn bench_mount(c: &mut Criterion, s: &Samples) {
         let m = mount(cs);
         let file = m.mnt.join("data.bin");
         let mut g = c.benchmark_group(format!("mount-c{cs}"));
-        g.sample_size(10)
+        g.sample_size(SAMPLES)
             .warm_up_time(Duration::from_millis(300))
             .measurement_time(Duration::from_secs(3));
         g.throughput(Throughput::Bytes(FILE_BYTES));
@@ -278,10 +309,16 @@ fn bench_mount(c: &mut Criterion, s: &Samples) {
     }
 }
 
+/// Prints the table; a benchmark left out by a criterion filter
+/// (`-- mount-c4096`) is a dash.
 fn table(s: &Samples) {
     let s = s.lock().unwrap();
-    let med = |what: &str, cs: u64| median(&s[&(what.to_string(), cs)]);
-    let mibs = |bytes: f64, secs: f64| bytes / secs / (1u64 << 20) as f64;
+    let med = |what: &str, cs: u64| s.get(&(what.to_string(), cs)).map(|v| median(v));
+    let cell = |x: Option<f64>| x.map_or("–".to_string(), |x| format!("{x:.0}"));
+    let mibs = |bytes: u64, what: &str, cs: u64| {
+        cell(med(what, cs).map(|t| bytes as f64 / t / (1u64 << 20) as f64))
+    };
+    let iops = |what: &str, cs: u64| cell(med(what, cs).map(|t| RANDOM_OPS as f64 / t));
     println!();
     println!("| chunk size | overhead % | encrypt MiB/s | decrypt MiB/s | seq write MiB/s | seq read MiB/s | 4 KiB rand read IOPS | 4 KiB rand write IOPS |");
     println!("|---|---|---|---|---|---|---|---|");
@@ -289,19 +326,19 @@ fn table(s: &Samples) {
         let (_, codec) = codec(cs);
         let stored = codec.layout().stored_size(FILE_BYTES) as f64;
         println!(
-            "| {} | {:.1} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            "| {} | {:.1} | {} | {} | {} | {} | {} | {} |",
             if cs >= 1024 {
                 format!("{} KiB", cs / 1024)
             } else {
                 format!("{cs} B")
             },
             (stored / FILE_BYTES as f64 - 1.0) * 100.0,
-            mibs(CODEC_BYTES as f64, med("encrypt", cs)),
-            mibs(CODEC_BYTES as f64, med("decrypt", cs)),
-            mibs(FILE_BYTES as f64, med("seq-write", cs)),
-            mibs(FILE_BYTES as f64, med("seq-read", cs)),
-            RANDOM_OPS as f64 / med("rand-read-4k", cs),
-            RANDOM_OPS as f64 / med("rand-write-4k", cs),
+            mibs(CODEC_BYTES as u64, "encrypt", cs),
+            mibs(CODEC_BYTES as u64, "decrypt", cs),
+            mibs(FILE_BYTES, "seq-write", cs),
+            mibs(FILE_BYTES, "seq-read", cs),
+            iops("rand-read-4k", cs),
+            iops("rand-write-4k", cs),
         );
     }
 }
