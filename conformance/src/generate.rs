@@ -743,61 +743,6 @@ fn confs(out: &mut Out<'_>, seed: u64) -> Result<()> {
         "the slot's key fingerprint in upper-case hex: not the SPEC §4.3 form",
         Some(pem_priv.clone()),
     )?;
-    // Legacy.
-    let (lconf, _) = make_conf(seed, LEGACY, 4096, true)?;
-    let mut ladd = |name: &str, conf: &[u8], pw: &str, expect: &str, comment: &str| -> Result<()> {
-        let mut v = base(
-            "#legacy-conf",
-            Area::Conf,
-            LEGACY,
-            expect,
-            comment.into(),
-            seed,
-            conf,
-        );
-        v.password = Some(pw.into());
-        v.reproducible = false;
-        out.write(name, v)
-    };
-    ladd(
-        "conf_legacy_valid",
-        &lconf,
-        PASSWORD,
-        "success",
-        "a 0.11 password conf (PBKDF2-HMAC-SHA1, sample check)",
-    )?;
-    ladd(
-        "conf_legacy_wrong_password",
-        &lconf,
-        "not the password",
-        "WrongKey",
-        "the wrong password: the sample check fails",
-    )?;
-    let mut lv: serde_json::Value = serde_json::from_slice(&lconf)?;
-    lv["chunk_size"] = 17.into();
-    ladd(
-        "conf_legacy_invalid_chunk_size",
-        &serde_json::to_vec(&lv)?,
-        PASSWORD,
-        "InvalidChunkSize",
-        "chunk_size 17",
-    )?;
-    ladd(
-        "conf_legacy_not_json",
-        b"[1, 2",
-        PASSWORD,
-        "ConfCorrupt",
-        "not JSON",
-    )?;
-    let mut lv: serde_json::Value = serde_json::from_slice(&lconf)?;
-    lv["version"] = "0.12.0".into();
-    ladd(
-        "conf_legacy_unknown_version",
-        &serde_json::to_vec(&lv)?,
-        PASSWORD,
-        "UnsupportedVersion",
-        "version 0.12.0: only 0.11.x is read",
-    )?;
     // Legacy RSA: the conf and key the original 0.11.2 wrote (the frozen
     // fixture; we never create legacy RSA volumes).
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/legacy-0.11-rsa");
@@ -807,47 +752,102 @@ fn confs(out: &mut Out<'_>, seed: u64) -> Result<()> {
         Secret::RsaPrivate(k) => crate::rsa_keys::public_pem(&k)?,
         _ => bail!("the fixture key is not a private key"),
     };
-    let mut radd =
-        |name: &str, key: Option<String>, pw: Option<&str>, expect: &str, comment: &str| {
-            let mut v = base(
-                "#legacy-conf",
-                Area::Conf,
-                LEGACY,
-                expect,
-                comment.into(),
-                seed,
-                &rsa_conf,
-            );
-            v.password = pw.map(str::to_string);
-            v.key_pem = key;
-            v.reproducible = false;
-            out.write(name, v)
-        };
-    radd(
-        "conf_legacy_rsa_valid",
-        Some(rsa_key.clone()),
+    let (lconf, _) = make_conf(seed, LEGACY, 4096, true)?;
+    // Legacy confs: a password, or for the RSA conf a key (or a password).
+    let mut ladd = |name: &str,
+                    conf: &[u8],
+                    pw: Option<&str>,
+                    key: Option<String>,
+                    expect: &str,
+                    comment: &str|
+     -> Result<()> {
+        let mut v = base(
+            "#legacy-conf",
+            Area::Conf,
+            LEGACY,
+            expect,
+            comment.into(),
+            seed,
+            conf,
+        );
+        v.password = pw.map(str::to_string);
+        v.key_pem = key;
+        v.reproducible = false;
+        out.write(name, v)
+    };
+    ladd(
+        "conf_legacy_valid",
+        &lconf,
+        Some(PASSWORD),
         None,
+        "success",
+        "a 0.11 password conf (PBKDF2-HMAC-SHA1, sample check)",
+    )?;
+    ladd(
+        "conf_legacy_wrong_password",
+        &lconf,
+        Some("not the password"),
+        None,
+        "WrongKey",
+        "the wrong password: the sample check fails",
+    )?;
+    let mut lv: serde_json::Value = serde_json::from_slice(&lconf)?;
+    lv["chunk_size"] = 17.into();
+    ladd(
+        "conf_legacy_invalid_chunk_size",
+        &serde_json::to_vec(&lv)?,
+        Some(PASSWORD),
+        None,
+        "InvalidChunkSize",
+        "chunk_size 17",
+    )?;
+    ladd(
+        "conf_legacy_not_json",
+        b"[1, 2",
+        Some(PASSWORD),
+        None,
+        "ConfCorrupt",
+        "not JSON",
+    )?;
+    let mut lv: serde_json::Value = serde_json::from_slice(&lconf)?;
+    lv["version"] = "0.12.0".into();
+    ladd(
+        "conf_legacy_unknown_version",
+        &serde_json::to_vec(&lv)?,
+        Some(PASSWORD),
+        None,
+        "UnsupportedVersion",
+        "version 0.12.0: only 0.11.x is read",
+    )?;
+    ladd(
+        "conf_legacy_rsa_valid",
+        &rsa_conf,
+        None,
+        Some(rsa_key.clone()),
         "success",
         "a 0.11 rsakey conf written by the original tool, opened with its private key (textbook RSA unwrap)",
     )?;
-    radd(
+    ladd(
         "conf_legacy_rsa_public_only",
-        Some(rsa_pub),
+        &rsa_conf,
         None,
+        Some(rsa_pub),
         "PublicKeyOnly",
         "the 0.11 rsakey conf with only the public key",
     )?;
-    radd(
+    ladd(
         "conf_legacy_rsa_wrong_key",
-        Some(crate::rsa_keys::private_pem(&other)?),
+        &rsa_conf,
         None,
+        Some(crate::rsa_keys::private_pem(&other)?),
         "WrongKey",
         "the 0.11 rsakey conf with another RSA private key",
     )?;
-    radd(
+    ladd(
         "conf_legacy_rsa_with_password",
-        None,
+        &rsa_conf,
         Some(PASSWORD),
+        None,
         "WrongKey",
         "a password for a 0.11 rsakey conf",
     )?;

@@ -186,39 +186,34 @@ fn walk(codec: &Codec, dir: &Path, prefix: &str, is_root: bool, w: &mut Walk) ->
         if is_root && disk == CONF_NAME {
             continue;
         }
-        let plain = if codec.encrypted_names() && !codec.uses_diriv() {
-            // Legacy 0.11 encrypted names: no directory IVs, no long names;
-            // every entry but the root's conf is an encoded name.
-            match codec.decrypt_name(None, disk) {
-                Ok(p) => p,
-                Err(e) => {
-                    w.damage.push((format!("{prefix}/{disk}"), class(e)));
-                    continue;
-                }
-            }
-        } else if codec.encrypted_names() {
-            let encoded = match classify(disk) {
+        // The encoded name of the entry: legacy 0.11 names have no directory
+        // IVs and no long names (every entry but the root's conf is one);
+        // fusecry/1 names skip reserved entries and read long names'
+        // sidecars.
+        let encoded = if !codec.encrypted_names() || !codec.uses_diriv() {
+            Ok(disk.to_string())
+        } else {
+            match classify(disk) {
                 DiskName::Reserved => continue,
-                DiskName::Short(s) => s.to_string(),
+                DiskName::Short(s) => Ok(s.to_string()),
                 DiskName::Long(d) => {
                     let side = std::fs::read_to_string(dir.join(name::sidecar_name(d)))
                         .unwrap_or_default();
-                    if let Err(e) = name::check_sidecar(d, &side) {
-                        w.damage.push((format!("{prefix}/{disk}"), class(e)));
-                        continue;
-                    }
-                    side
-                }
-            };
-            match codec.decrypt_name(iv.as_ref(), &encoded) {
-                Ok(p) => p,
-                Err(e) => {
-                    w.damage.push((format!("{prefix}/{disk}"), class(e)));
-                    continue;
+                    name::check_sidecar(d, &side).map(|()| side)
                 }
             }
+        };
+        let plain = if codec.encrypted_names() {
+            encoded.and_then(|e| codec.decrypt_name(iv.as_ref(), &e))
         } else {
-            disk.to_string()
+            encoded
+        };
+        let plain = match plain {
+            Ok(p) => p,
+            Err(e) => {
+                w.damage.push((format!("{prefix}/{disk}"), class(e)));
+                continue;
+            }
         };
         let path = if prefix.is_empty() {
             plain
