@@ -66,7 +66,12 @@ impl Filesystem for Adapter {
         let mut want = InitFlags::FUSE_PARALLEL_DIROPS
             | InitFlags::FUSE_ASYNC_READ
             | InitFlags::FUSE_DO_READDIRPLUS
-            | InitFlags::FUSE_ATOMIC_O_TRUNC;
+            | InitFlags::FUSE_ATOMIC_O_TRUNC
+            // We clear set-ID bits and capabilities on write, truncate and
+            // chown ourselves (cryptfs `kill_privs`), so the kernel neither
+            // asks for security.capability before every write nor refreshes
+            // the attributes before every chown.
+            | InitFlags::FUSE_HANDLE_KILLPRIV_V2;
         if self.writeback {
             want |= InitFlags::FUSE_WRITEBACK_CACHE;
         }
@@ -104,7 +109,7 @@ impl Filesystem for Adapter {
 
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -134,6 +139,7 @@ impl Filesystem for Adapter {
             time_arg(atime),
             time_arg(mtime),
             fh.map(|f| f.0),
+            caller(req),
         );
         match r {
             Ok(a) => reply.attr(&TTL, &a),
@@ -264,10 +270,10 @@ impl Filesystem for Adapter {
         }
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         trace_op!("open ino={} flags={:#x}", ino.0, flags.0);
         self.fs.touch();
-        match self.fs.open(ino.0, flags.0) {
+        match self.fs.open(ino.0, flags.0, caller(req)) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(e) => reply.error(e),
         }
@@ -305,14 +311,15 @@ impl Filesystem for Adapter {
         fh: FileHandle,
         offset: u64,
         data: &[u8],
-        _write_flags: WriteFlags,
+        write_flags: WriteFlags,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
         trace_op!("write ino={} off={offset} len={}", ino.0, data.len());
         self.fs.touch();
-        match self.fs.write(ino.0, fh.0, offset, data) {
+        let kill = write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
+        match self.fs.write(ino.0, fh.0, offset, data, kill) {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(e),
         }
@@ -486,9 +493,9 @@ impl Filesystem for Adapter {
         }
     }
 
-    fn access(&self, _req: &Request, ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
-        trace_op!("access ino={}", ino.0);
-        match self.fs.access(ino.0) {
+    fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        trace_op!("access ino={} mask={:o}", ino.0, mask.bits());
+        match self.fs.access(ino.0, mask.bits(), caller(req)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }

@@ -48,6 +48,15 @@ pub struct Caller {
     pub gid: u32,
 }
 
+impl Caller {
+    /// Whether writing or truncating leaves set-ID bits alone: the kernel's
+    /// test is CAP_FSETID, which FUSE does not pass on; a caller with
+    /// fsuid 0 holds it unless it dropped it on purpose.
+    pub fn may_keep_privs(&self) -> bool {
+        self.uid == 0
+    }
+}
+
 /// Settings of one mount.
 #[derive(Clone, Debug, Default)]
 pub struct FsOptions {
@@ -407,6 +416,7 @@ impl CryptFs {
         atime: Time,
         mtime: Time,
         fh: Option<u64>,
+        who: Caller,
     ) -> Res<FileAttr> {
         self.ro()?;
         let p = self.path(ino);
@@ -430,6 +440,9 @@ impl CryptFs {
             };
             of.truncate(&self.codec, size, &mut self.rng.handle())
                 .map_err(|e| self.log_damage(ino, e))?;
+            if !who.may_keep_privs() {
+                self.kill_privs(&of.file)?;
+            }
         }
         let p = match p {
             Ok(p) => p,
@@ -458,6 +471,9 @@ impl CryptFs {
             }
         }
         if uid.is_some() || gid.is_some() {
+            // The backing chown clears set-user-ID and set-group-ID (and a
+            // capability) as the kernel would; FUSE_HANDLE_KILLPRIV_V2 leaves
+            // that to us.
             backing::lchown(&p, uid, gid)?;
         }
         if !matches!((atime, mtime), (Time::Omit, Time::Omit)) {
@@ -780,7 +796,7 @@ impl CryptFs {
     }
 
     /// open
-    pub fn open(&self, ino: Ino, flags: i32) -> Res<u64> {
+    pub fn open(&self, ino: Ino, flags: i32, who: Caller) -> Res<u64> {
         let write = flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
         if write {
             self.ro()?;
@@ -801,6 +817,9 @@ impl CryptFs {
             }
             // POSIX: O_TRUNC marks mtime and ctime even when nothing was cut.
             backing::futimens(&of.file, Time::Now, Time::Now)?;
+            if !who.may_keep_privs() {
+                self.kill_privs(&of.file)?;
+            }
         } else if let Some(why) = of.damage() {
             // A file whose header or size does not verify cannot be read at
             // all; failing the open keeps it from passing as an empty file.
@@ -824,10 +843,14 @@ impl CryptFs {
             .map_err(|e| self.log_damage(ino, e))
     }
 
-    /// write
-    pub fn write(&self, ino: Ino, fh: u64, off: u64, data: &[u8]) -> Res<u32> {
+    /// write; `kill_privs` is the kernel's FUSE_WRITE_KILL_SUIDGID (a
+    /// caller without CAP_FSETID writes to a set-ID file).
+    pub fn write(&self, ino: Ino, fh: u64, off: u64, data: &[u8], kill_privs: bool) -> Res<u32> {
         self.ro()?;
         let h = self.handles.file(fh).ok_or(Errno::EBADF)?;
+        if kill_privs {
+            self.kill_privs(&h.file.file)?;
+        }
         let mut rng = self.rng.handle();
         let r = if h.append && !self.opts.writeback {
             h.file
@@ -1034,6 +1057,25 @@ impl CryptFs {
             })
     }
 
+    /// Clears set-user-ID, and set-group-ID where the group may execute:
+    /// what the kernel does to a file written or truncated by a caller
+    /// without CAP_FSETID, ours to do under FUSE_HANDLE_KILLPRIV_V2 (which
+    /// spares a getxattr round trip per write and a getattr per chown).
+    /// `security.capability` needs nothing here: with encrypted xattrs only
+    /// the user namespace can be stored, and a plain one goes with the
+    /// backing write or chown, as on any local filesystem.
+    fn kill_privs(&self, f: &std::fs::File) -> Res<()> {
+        let mode = f.metadata().map_err(backing::errno)?.mode() & 0o7777;
+        let mut keep = mode & !libc::S_ISUID;
+        if mode & libc::S_IXGRP != 0 {
+            keep &= !libc::S_ISGID;
+        }
+        if keep != mode {
+            backing::fchmod(f, keep)?;
+        }
+        Ok(())
+    }
+
     /// getxattr
     pub fn getxattr(&self, ino: Ino, name: &OsStr) -> Res<Vec<u8>> {
         let p = self.path(ino)?;
@@ -1081,10 +1123,32 @@ impl CryptFs {
         backing::remove_xattr(&p, &self.xattr_name(name)?)
     }
 
-    /// access: the kernel checks permissions (default_permissions); this
-    /// only answers whether the entry still exists.
-    pub fn access(&self, ino: Ino) -> Res<()> {
-        backing::lstat(&self.path(ino)?).map(|_| ())
+    /// access. With default_permissions the kernel checks permissions
+    /// itself and never asks; without it (a mount only root can reach, see
+    /// `lib.rs`) this applies the mode bits as the kernel would: root may do
+    /// anything but execute a file that no one may execute; anyone else
+    /// gets the owner, group or other bits.
+    pub fn access(&self, ino: Ino, mask: i32, who: Caller) -> Res<()> {
+        let m = backing::lstat(&self.path(ino)?)?;
+        let want = (mask & 0o7) as u32;
+        let mode = m.mode();
+        let ok = if who.uid == 0 {
+            want & 0o1 == 0 || m.is_dir() || mode & 0o111 != 0
+        } else {
+            let bits = if who.uid == m.uid() {
+                mode >> 6
+            } else if who.gid == m.gid() {
+                mode >> 3
+            } else {
+                mode
+            };
+            bits & want == want
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Errno::EACCES)
+        }
     }
 }
 

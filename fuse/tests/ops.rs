@@ -473,3 +473,153 @@ fn legacy_encrypted_names_longer_than_128_bytes_are_enametoolong() {
         }
     }
 }
+
+/// Runs `sh -c script` as uid/gid 65534 (nobody), which has no CAP_FSETID.
+fn as_nobody(script: &str) -> std::process::ExitStatus {
+    use std::os::unix::process::CommandExt;
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .uid(65534)
+        .gid(65534)
+        .status()
+        .unwrap()
+}
+
+fn mode_of(p: &Path) -> u32 {
+    fs::metadata(p).unwrap().mode() & 0o7777
+}
+
+/// FUSE_HANDLE_KILLPRIV_V2 leaves clearing set-ID bits to us: a write or
+/// truncate by a caller without CAP_FSETID clears set-user-ID (and
+/// set-group-ID when the group may execute), root's does not, and a chown
+/// clears both whoever does it. Checked through the mount and on the
+/// backing file.
+#[test]
+fn writes_truncates_and_chowns_clear_set_id_bits_as_the_kernel_does() {
+    let m = Mounted::shared(Kind::V1 {
+        cs: 4096,
+        names: true,
+    });
+    // nobody must reach the mount point.
+    fs::set_permissions(m.tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let f = m.p("setid");
+    let setid = |mode: u32| {
+        fs::set_permissions(&f, fs::Permissions::from_mode(mode)).unwrap();
+        assert_eq!(mode_of(&f), mode);
+    };
+    fs::write(&f, b"0123456789").unwrap();
+    std::os::unix::fs::chown(&f, Some(65534), Some(65534)).unwrap();
+
+    // Root writes and truncates: the bits stay.
+    setid(0o6775);
+    OpenOptions::new()
+        .append(true)
+        .open(&f)
+        .unwrap()
+        .write_all(b"root")
+        .unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_len(4)
+        .unwrap();
+    assert_eq!(mode_of(&f), 0o6775);
+
+    // nobody writes: both go (the group may execute).
+    let q = f.display();
+    assert!(as_nobody(&format!("printf x >> '{q}'")).success());
+    assert_eq!(mode_of(&f), 0o775);
+    assert_eq!(mode_of(&m.backing("setid")), 0o775);
+    assert_eq!(fs::read(&f).unwrap(), b"0123x");
+
+    // Without group execute, set-group-ID stays (it marks mandatory locking).
+    setid(0o6664);
+    assert!(as_nobody(&format!("printf y >> '{q}'")).success());
+    assert_eq!(mode_of(&f), 0o2664);
+
+    // nobody truncates, by truncate(2) and by open(O_TRUNC).
+    setid(0o6775);
+    assert!(as_nobody(&format!("truncate -s 2 '{q}'")).success());
+    assert_eq!(mode_of(&f), 0o775);
+    setid(0o6775);
+    assert!(as_nobody(&format!(": > '{q}'")).success());
+    assert_eq!(mode_of(&f), 0o775);
+    assert_eq!(fs::read(&f).unwrap(), b"");
+
+    // chown clears them even for root.
+    setid(0o6775);
+    std::os::unix::fs::chown(&f, Some(0), Some(0)).unwrap();
+    assert_eq!(mode_of(&f), 0o775);
+    assert_eq!(mode_of(&m.backing("setid")), 0o775);
+    assert_eq!(
+        decrypt_file(&m.codec, &fs::read(m.backing("setid")).unwrap()),
+        b""
+    );
+}
+
+fn mount_has_default_permissions(mnt: &Path) -> bool {
+    let mounts = fs::read_to_string("/proc/self/mounts").unwrap();
+    let line = mounts
+        .lines()
+        .find(|l| l.split(' ').nth(1) == Some(mnt.to_str().unwrap()))
+        .expect("mount listed");
+    line.split(' ')
+        .nth(3)
+        .unwrap()
+        .split(',')
+        .any(|o| o == "default_permissions")
+}
+
+/// A root mount only root can reach leaves permission checks to us (one
+/// round trip less per create, mkdir and unlink): root reads and writes
+/// whatever the modes say, but cannot execute a file no one may execute,
+/// and access(2) answers the same. With allow_other, or when asked, the
+/// kernel checks.
+#[test]
+fn root_only_mount_checks_permissions_as_the_kernel_would() {
+    use nix::unistd::{access, AccessFlags};
+    let m = Mounted::new(Kind::V1 {
+        cs: 4096,
+        names: true,
+    });
+    assert!(!mount_has_default_permissions(&m.mnt));
+    let f = m.p("locked");
+    fs::write(&f, b"secret").unwrap();
+    fs::set_permissions(&f, fs::Permissions::from_mode(0o000)).unwrap();
+    assert_eq!(fs::read(&f).unwrap(), b"secret");
+    fs::write(&f, b"changed").unwrap();
+    access(&f, AccessFlags::R_OK | AccessFlags::W_OK).unwrap();
+    assert_eq!(
+        access(&f, AccessFlags::X_OK),
+        Err(nix::errno::Errno::EACCES)
+    );
+    assert_eq!(
+        std::process::Command::new(&f)
+            .status()
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::EACCES)
+    );
+    fs::set_permissions(&f, fs::Permissions::from_mode(0o001)).unwrap();
+    access(&f, AccessFlags::X_OK).unwrap();
+    fs::create_dir(m.p("d")).unwrap();
+    fs::set_permissions(m.p("d"), fs::Permissions::from_mode(0o000)).unwrap();
+    access(&m.p("d"), AccessFlags::X_OK).unwrap();
+    fs::write(m.p("d/inside"), b"ok").unwrap();
+
+    let shared = fusecry_fuse::MountOptions {
+        allow_other: true,
+        ..Default::default()
+    };
+    let m = m.remount(shared);
+    assert!(mount_has_default_permissions(&m.mnt));
+    let asked = fusecry_fuse::MountOptions {
+        default_permissions: true,
+        ..Default::default()
+    };
+    let m = m.remount(asked);
+    assert!(mount_has_default_permissions(&m.mnt));
+    assert_eq!(fs::read(m.p("d/inside")).unwrap(), b"ok");
+}

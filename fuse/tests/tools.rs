@@ -116,17 +116,10 @@ fn pjdfstest(dir: &Path) -> (usize, BTreeSet<String>) {
 fn pjdfstest_on_the_mount_and_a_plain_directory() {
     let _turn = TOOLS.lock().unwrap_or_else(|e| e.into_inner());
     // pjdfstest switches to other users: they must be let in.
-    let opts = fusecry_fuse::MountOptions {
-        allow_other: true,
-        ..Default::default()
-    };
-    let m = Mounted::with(
-        Kind::V1 {
-            cs: 4096,
-            names: true,
-        },
-        opts,
-    );
+    let m = Mounted::shared(Kind::V1 {
+        cs: 4096,
+        names: true,
+    });
     let work = m.p("pjd");
     std::fs::create_dir(&work).unwrap();
     let (ok, failed) = pjdfstest(&work);

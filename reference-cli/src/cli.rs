@@ -254,7 +254,8 @@ pub struct MountArgs {
     /// Stay in the foreground and log to stderr.
     #[arg(short = 'f', long)]
     pub foreground: bool,
-    /// Mount options, comma separated: ro, rw, allow_other, writeback, nowriteback.
+    /// Mount options, comma separated: ro, rw, allow_other, default_permissions, writeback,
+    /// nowriteback.
     #[arg(short = 'o', value_name = "OPTS", value_delimiter = ',')]
     pub options: Vec<String>,
     /// Unmount after this long without any request and no open file (e.g. 30s, 10m, 2h).

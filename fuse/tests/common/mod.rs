@@ -82,6 +82,17 @@ impl Mounted {
         Self::with(kind, MountOptions::default())
     }
 
+    /// Mounted with `allow_other`, for tests that act as other users.
+    pub fn shared(kind: Kind) -> Mounted {
+        Self::with(
+            kind,
+            MountOptions {
+                allow_other: true,
+                ..Default::default()
+            },
+        )
+    }
+
     pub fn with(kind: Kind, opts: MountOptions) -> Mounted {
         let tmp = tempfile::tempdir().unwrap();
         let cipher = tmp.path().join("cipher");

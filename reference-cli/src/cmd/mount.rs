@@ -23,6 +23,7 @@ use zeroize::Zeroizing;
 struct Opts {
     read_only: bool,
     allow_other: bool,
+    default_permissions: bool,
     writeback: bool,
 }
 
@@ -30,6 +31,7 @@ fn parse_opts(list: &[String]) -> Result<Opts> {
     let mut o = Opts {
         read_only: false,
         allow_other: false,
+        default_permissions: false,
         writeback: true,
     };
     for item in list.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
@@ -37,12 +39,13 @@ fn parse_opts(list: &[String]) -> Result<Opts> {
             "ro" => o.read_only = true,
             "rw" => o.read_only = false,
             "allow_other" => o.allow_other = true,
+            "default_permissions" => o.default_permissions = true,
             "writeback" => o.writeback = true,
             "nowriteback" => o.writeback = false,
             other => {
                 return Err(fail(
                     crate::exit::USAGE,
-                    format!("-o {other}: unknown mount option (ro, rw, allow_other, writeback, nowriteback)"),
+                    format!("-o {other}: unknown mount option (ro, rw, allow_other, default_permissions, writeback, nowriteback)"),
                 ))
             }
         }
@@ -352,6 +355,7 @@ fn serve(a: &MountArgs, o: &Opts, codec: Codec) -> Result<()> {
     let mopts = MountOptions {
         fs: fs_opts,
         allow_other: o.allow_other,
+        default_permissions: o.default_permissions,
         threads: a.threads,
         fsname: a.source.canonicalize()?.to_string_lossy().into_owned(),
     };
