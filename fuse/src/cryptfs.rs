@@ -1078,8 +1078,11 @@ impl CryptFs {
 
     /// getxattr
     pub fn getxattr(&self, ino: Ino, name: &OsStr) -> Res<Vec<u8>> {
-        let p = self.path(ino)?;
+        // The name first: the kernel asks for security.capability before
+        // writes and chowns, which encrypted xattrs cannot hold, and that
+        // answer needs no path.
         let disk = self.xattr_name(name)?;
+        let p = self.path(ino)?;
         let v = backing::get_xattr(&p, &disk)?.ok_or(Errno::from_i32(libc::ENODATA))?;
         self.codec.decrypt_xattr_value(&v).map_err(|e| {
             tracing::error!("{}: xattr {:?}: {e}", self.plain_path(ino), name);
