@@ -67,10 +67,10 @@ impl Filesystem for Adapter {
             | InitFlags::FUSE_ASYNC_READ
             | InitFlags::FUSE_DO_READDIRPLUS
             | InitFlags::FUSE_ATOMIC_O_TRUNC
-            // We clear set-ID bits and capabilities on write, truncate and
-            // chown ourselves (cryptfs `kill_privs`), so the kernel neither
-            // asks for security.capability before every write nor refreshes
-            // the attributes before every chown.
+            // We clear set-ID bits on write, truncate and chown ourselves
+            // (cryptfs `kill_privs`), so the kernel marks inodes S_NOSEC
+            // (no security.capability lookup before every write after the
+            // first) and no longer refreshes attributes before every chown.
             | InitFlags::FUSE_HANDLE_KILLPRIV_V2;
         if self.writeback {
             want |= InitFlags::FUSE_WRITEBACK_CACHE;

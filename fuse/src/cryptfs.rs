@@ -1060,7 +1060,8 @@ impl CryptFs {
     /// Clears set-user-ID, and set-group-ID where the group may execute:
     /// what the kernel does to a file written or truncated by a caller
     /// without CAP_FSETID, ours to do under FUSE_HANDLE_KILLPRIV_V2 (which
-    /// spares a getxattr round trip per write and a getattr per chown).
+    /// spares a getxattr round trip on every write after a file's first and
+    /// a getattr on every chown).
     /// `security.capability` needs nothing here: with encrypted xattrs only
     /// the user namespace can be stored, and a plain one goes with the
     /// backing write or chown, as on any local filesystem.
