@@ -61,12 +61,13 @@ impl Filesystem for Adapter {
         // Always READDIRPLUS: a listing carries every entry's attributes, so
         // `ls -l`, `find -ls` and `tar` need no lookup round trip per entry
         // (the kernel's AUTO mode falls back to lookups after the first batch).
-        // ATOMIC_O_TRUNC: open(O_TRUNC) truncates in one request (and can
-        // reset a damaged file, which refuses every other open).
+        // Not ATOMIC_O_TRUNC: with it the daemon truncates on OPEN, before
+        // the kernel checks for ETXTBSY, so open(O_RDONLY|O_TRUNC) of a
+        // running executable would cut it (and crash the process) and then
+        // fail. Without it the kernel checks first and truncates by SETATTR.
         let mut want = InitFlags::FUSE_PARALLEL_DIROPS
             | InitFlags::FUSE_ASYNC_READ
             | InitFlags::FUSE_DO_READDIRPLUS
-            | InitFlags::FUSE_ATOMIC_O_TRUNC
             // We clear set-ID bits on write, truncate and chown ourselves
             // (cryptfs `kill_privs`), so the kernel marks inodes S_NOSEC
             // (no security.capability lookup before every write after the
@@ -270,10 +271,10 @@ impl Filesystem for Adapter {
         }
     }
 
-    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         trace_op!("open ino={} flags={:#x}", ino.0, flags.0);
         self.fs.touch();
-        match self.fs.open(ino.0, flags.0, caller(req)) {
+        match self.fs.open(ino.0, flags.0) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(e) => reply.error(e),
         }

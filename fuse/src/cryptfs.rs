@@ -795,10 +795,10 @@ impl CryptFs {
         self.entry(newparent, &dir, &disk, newname)
     }
 
-    /// open
-    pub fn open(&self, ino: Ino, flags: i32, who: Caller) -> Res<u64> {
-        let write = flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
-        if write {
+    /// open. O_TRUNC never arrives here (no FUSE_ATOMIC_O_TRUNC): the
+    /// kernel truncates with a SETATTR after this open succeeds.
+    pub fn open(&self, ino: Ino, flags: i32) -> Res<u64> {
+        if flags & libc::O_ACCMODE != libc::O_RDONLY {
             self.ro()?;
         }
         let p = self.path(ino);
@@ -808,21 +808,11 @@ impl CryptFs {
                 let f = backing::open_file(&p?, self.opts.read_only)?;
                 OpenFile::load(&self.codec, f)
             })?;
-        // FUSE_ATOMIC_O_TRUNC: the truncation is ours to do, and it is the
-        // one way to reuse a damaged file (it starts afresh).
-        if flags & libc::O_TRUNC != 0 {
-            if let Err(e) = of.truncate(&self.codec, 0, &mut self.rng.handle()) {
-                self.handles.release_file(fh);
-                return Err(self.log_damage(ino, e));
-            }
-            // POSIX: O_TRUNC marks mtime and ctime even when nothing was cut.
-            backing::futimens(&of.file, Time::Now, Time::Now)?;
-            if !who.may_keep_privs() {
-                self.kill_privs(&of.file)?;
-            }
-        } else if let Some(why) = of.damage() {
+        if let Some(why) = of.damage() {
             // A file whose header or size does not verify cannot be read at
-            // all; failing the open keeps it from passing as an empty file.
+            // all; failing the open keeps it from passing as an empty file,
+            // and keeps a write from burying the damage. truncate(2) to zero
+            // (a SETATTR, no open) starts it afresh.
             self.handles.release_file(fh);
             return Err(self.log_damage(
                 ino,

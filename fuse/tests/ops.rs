@@ -623,3 +623,97 @@ fn root_only_mount_checks_permissions_as_the_kernel_would() {
     assert!(mount_has_default_permissions(&m.mnt));
     assert_eq!(fs::read(m.p("d/inside")).unwrap(), b"ok");
 }
+
+/// A running executable cannot be opened for writing or truncated, and a
+/// refused O_TRUNC leaves it whole: with FUSE_ATOMIC_O_TRUNC the daemon
+/// would cut the file on OPEN, before the kernel's ETXTBSY check, so
+/// open(O_RDONLY|O_TRUNC) both failed and destroyed the program (pjdfstest
+/// open::etxtbsy caught it when the cut program crashed before the check).
+#[test]
+fn a_running_program_is_never_truncated() {
+    for (kind, shared) in [
+        (
+            Kind::V1 {
+                cs: 4096,
+                names: true,
+            },
+            false,
+        ),
+        (
+            Kind::V1 {
+                cs: 4096,
+                names: true,
+            },
+            true,
+        ),
+        (
+            Kind::Legacy {
+                cs: 4096,
+                names: false,
+            },
+            false,
+        ),
+    ] {
+        let m = if shared {
+            Mounted::shared(kind)
+        } else {
+            Mounted::new(kind)
+        };
+        let program = fs::read("/bin/sleep").unwrap();
+        let exe = m.p("sleep-copy");
+        fs::write(&exe, &program).unwrap();
+        fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
+        let mut child = std::process::Command::new(&exe).arg("30").spawn().unwrap();
+        // Kills the program even when an assertion fails.
+        struct Kill<'a>(&'a mut std::process::Child);
+        impl Drop for Kill<'_> {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let child = Kill(&mut child);
+        for (what, flags) in [
+            ("O_WRONLY", libc::O_WRONLY),
+            ("O_RDWR", libc::O_RDWR),
+            ("O_RDONLY|O_TRUNC", libc::O_RDONLY | libc::O_TRUNC),
+            ("O_WRONLY|O_TRUNC", libc::O_WRONLY | libc::O_TRUNC),
+        ] {
+            let err = OpenOptions::new()
+                .read(flags & libc::O_ACCMODE != libc::O_WRONLY)
+                .write(flags & libc::O_ACCMODE != libc::O_RDONLY)
+                .custom_flags(flags & libc::O_TRUNC)
+                .open(&exe)
+                .map(|_| ())
+                .unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::ETXTBSY), "{kind:?} {what}");
+        }
+        assert_eq!(
+            nix::unistd::truncate(&exe, 0),
+            Err(nix::errno::Errno::ETXTBSY),
+            "{kind:?} truncate(2)"
+        );
+        // The program is whole, through the mount and in the ciphertext,
+        // and still running.
+        for (whose, bytes) in [
+            ("mount", fs::read(&exe).unwrap()),
+            ("ciphertext", m.decrypt_backing("sleep-copy")),
+        ] {
+            assert!(
+                bytes == program,
+                "{kind:?}: the {whose} holds {} bytes, not the program's {}",
+                bytes.len(),
+                program.len()
+            );
+        }
+        assert_eq!(
+            child.0.try_wait().unwrap(),
+            None,
+            "{kind:?}: the program died"
+        );
+        drop(child);
+        // Once it has ended the file is an ordinary one again.
+        fs::write(&exe, b"replaced").unwrap();
+        assert_eq!(m.decrypt_backing("sleep-copy"), b"replaced");
+    }
+}

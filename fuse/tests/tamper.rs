@@ -133,7 +133,16 @@ fn truncated_backing_file_fails_reads_but_lists() {
         Some(libc::EIO)
     );
     assert!(logged().contains("/dir/victim"));
-    // ...but opening it with O_TRUNC starts it afresh.
+    // ...nor replaced in place by open(O_TRUNC), which opens before it cuts...
+    assert_eq!(
+        fs::write(m.p("dir/victim"), b"new")
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::EIO)
+    );
+    // ...but truncate(2) to zero, which needs no open, starts it afresh.
+    nix::unistd::truncate(&m.p("dir/victim"), 0).unwrap();
+    assert_eq!(fs::read(m.p("dir/victim")).unwrap(), b"");
     fs::write(m.p("dir/victim"), b"new").unwrap();
     assert_eq!(fs::read(m.p("dir/victim")).unwrap(), b"new");
     assert_eq!(m.decrypt_backing("dir/victim"), b"new");
