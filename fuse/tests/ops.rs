@@ -631,29 +631,16 @@ fn root_only_mount_checks_permissions_as_the_kernel_would() {
 /// open::etxtbsy caught it when the cut program crashed before the check).
 #[test]
 fn a_running_program_is_never_truncated() {
-    for (kind, shared) in [
-        (
-            Kind::V1 {
-                cs: 4096,
-                names: true,
-            },
-            false,
-        ),
-        (
-            Kind::V1 {
-                cs: 4096,
-                names: true,
-            },
-            true,
-        ),
-        (
-            Kind::Legacy {
-                cs: 4096,
-                names: false,
-            },
-            false,
-        ),
-    ] {
+    let v1 = Kind::V1 {
+        cs: 4096,
+        names: true,
+    };
+    let legacy = Kind::Legacy {
+        cs: 4096,
+        names: false,
+    };
+    // Root-only and allow_other mounts (with and without default_permissions).
+    for (kind, shared) in [(v1, false), (v1, true), (legacy, false)] {
         let m = if shared {
             Mounted::shared(kind)
         } else {
