@@ -5,7 +5,10 @@ use crate::error::{Error, Result};
 use crate::header::FileId;
 use crate::keys::Key32;
 use crate::layout::CHUNK_OVERHEAD;
-use crate::primitives::{cbc_decrypt, cbc_encrypt, ceil16, hmac_sha256, hmac_sha256_verify};
+use crate::primitives::{
+    cbc_decrypt, cbc_decrypt_b2b, cbc_encrypt, cbc_encrypt_b2b, ceil16, hmac_sha256,
+    hmac_sha256_verify,
+};
 
 /// Stored length of a chunk holding `plain_len` bytes.
 pub fn stored_len(plain_len: usize) -> usize {
@@ -26,9 +29,13 @@ pub fn encrypt_into(
     let (tag, rest) = out.split_at_mut(32);
     let (iv_out, c) = rest.split_at_mut(16);
     iv_out.copy_from_slice(iv);
-    c[..plain.len()].copy_from_slice(plain);
-    c[plain.len()..].fill(0);
-    cbc_encrypt(enc.expose(), iv, c);
+    if plain.len() == c.len() {
+        cbc_encrypt_b2b(enc.expose(), iv, plain, c);
+    } else {
+        c[..plain.len()].copy_from_slice(plain);
+        c[plain.len()..].fill(0);
+        cbc_encrypt(enc.expose(), iv, c);
+    }
     let t = hmac_sha256(mac.expose(), &[&file_id.0, &index.to_le_bytes(), iv_out, c]);
     tag.copy_from_slice(&t);
 }
@@ -58,8 +65,7 @@ pub fn decrypt_into(
     }
     let iv: &[u8; 16] = iv.try_into().expect("16 bytes");
     if c.len() == plain_len {
-        out.copy_from_slice(c);
-        cbc_decrypt(enc.expose(), iv, out);
+        cbc_decrypt_b2b(enc.expose(), iv, c, out);
         return Ok(());
     }
     let mut buf = c.to_vec();
