@@ -222,13 +222,23 @@ impl OpenFile {
                 what: why.clone(),
             });
         }
-        let size = g.size;
-        if off >= size || len == 0 {
-            return Ok(f(&[]));
-        }
-        let len = len.min(size - off);
-        let r = codec.layout().chunk_range(off, len);
-        let span = self.acquire(&mut g, r.start, r.end - 1, false, 0);
+        // Waiting for the chunks may let a write or truncate move the end:
+        // the range and the last chunk's length must come from the size
+        // that holds once they are ours, or a read racing a truncate would
+        // look for chunks that are gone and report damage.
+        let (span, size, len) = loop {
+            let size = g.size;
+            if off >= size || len == 0 {
+                return Ok(f(&[]));
+            }
+            let len = len.min(size - off);
+            let r = codec.layout().chunk_range(off, len);
+            let span = self.acquire(&mut g, r.start, r.end - 1, false, 0);
+            if g.size == size {
+                break (span, size, len);
+            }
+            self.release(&mut g, span);
+        };
         let id = g.id;
         drop(g);
         let res = SCRATCH.with(|s| {

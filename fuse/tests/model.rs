@@ -285,7 +285,8 @@ fn concurrent(m: &Mounted) {
                 for (k, part) in data.chunks(777).enumerate() {
                     f.write_all_at(part, (t * piece + k * 777) as u64).unwrap();
                 }
-                fs::write(&own, &data).unwrap();
+                fs::write(&own, &data)
+                    .unwrap_or_else(|e| panic!("{:?} own{t}: {e}", m.codec.profile()));
             });
         }
     });
@@ -375,7 +376,7 @@ fn racing_overlapping_writers_never_tear_chunks() {
                         .read(true)
                         .write(true)
                         .open(path)
-                        .unwrap();
+                        .unwrap_or_else(|e| panic!("{kind:?} open failed: {e}"));
                     for _ in 0..300 {
                         let off = rng.gen_range(0..400_000u64);
                         let len = rng.gen_range(1..20_000usize);
@@ -392,7 +393,8 @@ fn racing_overlapping_writers_never_tear_chunks() {
                 let path = &path;
                 s.spawn(move || {
                     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (t + 100));
-                    let f = fs::File::open(path).unwrap();
+                    let f = fs::File::open(path)
+                        .unwrap_or_else(|e| panic!("{kind:?} open failed: {e}"));
                     let mut buf = vec![0u8; 30_000];
                     for _ in 0..500 {
                         let off = rng.gen_range(0..400_000u64);
