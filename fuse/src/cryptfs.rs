@@ -7,6 +7,7 @@ use crate::backing::{self, BPath, Res, Time};
 use crate::content::{self, ContentError, OpenFile, Source};
 use crate::handle::{DirEntry, DirHandle, Handles};
 use crate::inode::{Ino, InodeTable, Key, ROOT};
+use crate::legacy_names::LegacyNames;
 use crate::names::{self, Decoded};
 use crate::rng::FsRng;
 use fusecry_format::name::{DirIv, DIRIV_NAME};
@@ -80,6 +81,7 @@ pub struct CryptFs {
     rng: FsRng,
     as_root: bool,
     last_activity: AtomicU64,
+    legacy_names: LegacyNames,
 }
 
 fn key(m: &Metadata) -> Key {
@@ -181,6 +183,7 @@ impl CryptFs {
             opts,
             as_root: nix::unistd::geteuid().is_root(),
             last_activity: AtomicU64::new(now_secs()),
+            legacy_names: LegacyNames::default(),
         })
     }
 
@@ -363,7 +366,8 @@ impl CryptFs {
     /// lookup
     pub fn lookup(&self, parent: Ino, name: &OsStr) -> Res<FileAttr> {
         let (dir, iv, is_root) = self.dir(parent)?;
-        let disk = names::find_existing(&self.codec, &dir, iv.as_ref(), is_root, name)?
+        let disk = self
+            .find_name(parent, &dir, iv.as_ref(), is_root, name)?
             .ok_or(Errno::ENOENT)?;
         self.entry(parent, &dir, &disk, name)
     }
@@ -506,13 +510,29 @@ impl CryptFs {
         })
     }
 
+    /// The on-disk name of the existing entry `name` of directory `parent`.
+    fn find_name(
+        &self,
+        parent: Ino,
+        dir: &Path,
+        iv: Option<&DirIv>,
+        is_root: bool,
+        name: &OsStr,
+    ) -> Res<Option<OsString>> {
+        let legacy = (&self.legacy_names, parent);
+        names::find_existing(&self.codec, dir, iv, is_root, name, legacy)
+    }
+
     /// Picks the on-disk name of a new entry and writes its sidecar.
     fn new_name(&self, parent: Ino, name: &OsStr) -> Res<(BPath, OsString)> {
         self.ro()?;
         let (dir, iv, is_root) = self.dir(parent)?;
         if self.codec.profile() == fusecry_format::Profile::Legacy && self.codec.encrypted_names() {
             // Legacy names are randomized: an existing entry is only found by name.
-            if names::find_existing(&self.codec, &dir, iv.as_ref(), is_root, name)?.is_some() {
+            if self
+                .find_name(parent, &dir, iv.as_ref(), is_root, name)?
+                .is_some()
+            {
                 return Err(Errno::EEXIST);
             }
         }
@@ -563,6 +583,7 @@ impl CryptFs {
             names::remove_sidecar_if_unused(&dir, &disk);
             return Err(e);
         }
+        self.legacy_names.added(parent, &dir, name, &disk);
         let m = backing::lstat(&p)?;
         let ino = self.inodes.lock().remember(parent, &disk, name, key(&m));
         let (fh, _) = self
@@ -592,6 +613,7 @@ impl CryptFs {
         backing::mknod_at(&p, mode, rdev as u64).inspect_err(|_| {
             names::remove_sidecar_if_unused(&dir, &disk);
         })?;
+        self.legacy_names.added(parent, &dir, name, &disk);
         self.own(&p, &dir, who)?;
         self.entry(parent, &dir, &disk, name)
     }
@@ -615,13 +637,15 @@ impl CryptFs {
             names::remove_sidecar_if_unused(&dir, &disk);
             return Err(e);
         }
+        self.legacy_names.added(parent, &dir, name, &disk);
         self.entry(parent, &dir, &disk, name)
     }
 
     /// The existing entry `name` of `parent`: directory path, on-disk name, metadata.
     fn existing(&self, parent: Ino, name: &OsStr) -> Res<(BPath, OsString, Metadata)> {
         let (dir, iv, is_root) = self.dir(parent)?;
-        let disk = names::find_existing(&self.codec, &dir, iv.as_ref(), is_root, name)?
+        let disk = self
+            .find_name(parent, &dir, iv.as_ref(), is_root, name)?
             .ok_or(Errno::ENOENT)?;
         let m = backing::lstat(&dir.join(&disk))?;
         Ok((dir, disk, m))
@@ -646,6 +670,7 @@ impl CryptFs {
             return Err(Errno::EISDIR);
         }
         backing::unlink(&dir.join(&disk))?;
+        self.legacy_names.removed(parent, &dir, name);
         names::remove_sidecar(&dir, &disk);
         self.gone(parent, &disk, &m);
         Ok(())
@@ -677,6 +702,7 @@ impl CryptFs {
         } else {
             backing::rmdir(&p)?;
         }
+        self.legacy_names.removed(parent, &dir, name);
         names::remove_sidecar(&dir, &disk);
         self.gone(parent, &disk, &m);
         Ok(())
@@ -695,6 +721,7 @@ impl CryptFs {
         backing::symlink(OsStr::from_bytes(&stored), &p).inspect_err(|_| {
             names::remove_sidecar_if_unused(&dir, &disk);
         })?;
+        self.legacy_names.added(parent, &dir, name, &disk);
         self.own(&p, &dir, who)?;
         self.entry(parent, &dir, &disk, name)
     }
@@ -711,7 +738,7 @@ impl CryptFs {
         self.ro()?;
         let (odir, odisk, om) = self.existing(parent, name)?;
         let (ndir, niv, nroot) = self.dir(newparent)?;
-        let existing = names::find_existing(&self.codec, &ndir, niv.as_ref(), nroot, newname)?;
+        let existing = self.find_name(newparent, &ndir, niv.as_ref(), nroot, newname)?;
         let (ndisk, sidecar) = match existing
             .clone()
             .filter(|d| backing::lstat(&ndir.join(d)).is_ok())
@@ -756,6 +783,13 @@ impl CryptFs {
             }
             return Err(e);
         }
+        if flags & libc::RENAME_EXCHANGE != 0 {
+            self.legacy_names.forget(parent);
+            self.legacy_names.forget(newparent);
+        } else {
+            self.legacy_names.removed(parent, &odir, name);
+            self.legacy_names.added(newparent, &ndir, newname, &ndisk);
+        }
         let mut t = self.inodes.lock();
         let moving = t.find_child(parent, &odisk, key(&om));
         if flags & libc::RENAME_EXCHANGE != 0 {
@@ -792,6 +826,7 @@ impl CryptFs {
         backing::link(&from, &dir.join(&disk)).inspect_err(|_| {
             names::remove_sidecar_if_unused(&dir, &disk);
         })?;
+        self.legacy_names.added(newparent, &dir, newname, &disk);
         self.entry(newparent, &dir, &disk, newname)
     }
 

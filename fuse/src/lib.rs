@@ -4,7 +4,8 @@
 //!
 //! `adapter` maps fuser's handlers onto `CryptFs`, whose methods own the
 //! semantics; `inode` and `handle` hold the tables, `content` the chunked
-//! file I/O, `names` the name codec per directory, and `backing` every call
+//! file I/O, `names` the name codec per directory (with `legacy_names`, the
+//! decrypted-name index of legacy directories), and `backing` every call
 //! into the ciphertext directory.
 
 pub mod adapter;
@@ -13,6 +14,7 @@ pub mod content;
 pub mod cryptfs;
 pub mod handle;
 pub mod inode;
+pub mod legacy_names;
 pub mod names;
 pub mod rng;
 

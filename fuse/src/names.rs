@@ -3,6 +3,8 @@
 //! on-disk names are ours and never shown.
 
 use crate::backing::{self, Res};
+use crate::inode::Ino;
+use crate::legacy_names::LegacyNames;
 use fusecry_format::name::{self, DirIv, DiskName, CONF_NAME, DIRIV_NAME};
 use fusecry_format::{Codec, Profile};
 use fuser::Errno;
@@ -90,13 +92,15 @@ pub fn encode_new(
 
 /// The on-disk name of an *existing* entry `plain`, or `None` when it
 /// cannot exist. fusecry/1 names are deterministic (one computation, O(1));
-/// legacy 0.11 names carry a random IV, so the directory is scanned.
+/// legacy 0.11 names carry a random IV, so they are looked up in the
+/// directory's index (`legacy`: the index and the directory's inode).
 pub fn find_existing(
     codec: &Codec,
     dir: &Path,
     diriv: Option<&DirIv>,
     is_root: bool,
     plain: &OsStr,
+    legacy: (&LegacyNames, Ino),
 ) -> Res<Option<OsString>> {
     if plain.len() > name::NAME_MAX {
         return Err(Errno::ENAMETOOLONG);
@@ -118,16 +122,8 @@ pub fn find_existing(
                 .map_err(|_| Errno::EINVAL)?;
             Ok(Some(OsString::from(disk)))
         }
-        Profile::Legacy => {
-            for (disk, _, _) in backing::list_dir(dir)? {
-                if let Decoded::Name(n) = decode(codec, dir, diriv, is_root, &disk) {
-                    if n == plain {
-                        return Ok(Some(disk));
-                    }
-                }
-            }
-            Ok(None)
-        }
+        // Randomized names: found through the directory's decrypted index.
+        Profile::Legacy => legacy.0.find(codec, legacy.1, dir, is_root, plain),
     }
 }
 
