@@ -6,8 +6,7 @@ use crate::header::FileId;
 use crate::keys::Key32;
 use crate::layout::CHUNK_OVERHEAD;
 use crate::primitives::{
-    cbc_decrypt, cbc_decrypt_b2b, cbc_encrypt, cbc_encrypt_b2b, ceil16, hmac_sha256,
-    hmac_sha256_verify,
+    cbc_decrypt_cut, cbc_encrypt_zero_padded, ceil16, hmac_sha256, hmac_sha256_verify,
 };
 
 /// Stored length of a chunk holding `plain_len` bytes.
@@ -29,13 +28,7 @@ pub fn encrypt_into(
     let (tag, rest) = out.split_at_mut(32);
     let (iv_out, c) = rest.split_at_mut(16);
     iv_out.copy_from_slice(iv);
-    if plain.len() == c.len() {
-        cbc_encrypt_b2b(enc.expose(), iv, plain, c);
-    } else {
-        c[..plain.len()].copy_from_slice(plain);
-        c[plain.len()..].fill(0);
-        cbc_encrypt(enc.expose(), iv, c);
-    }
+    cbc_encrypt_zero_padded(enc.expose(), iv, plain, c);
     let t = hmac_sha256(mac.expose(), &[&file_id.0, &index.to_le_bytes(), iv_out, c]);
     tag.copy_from_slice(&t);
 }
@@ -64,17 +57,11 @@ pub fn decrypt_into(
         return Err(Error::ChunkTampered { index });
     }
     let iv: &[u8; 16] = iv.try_into().expect("16 bytes");
-    if c.len() == plain_len {
-        cbc_decrypt_b2b(enc.expose(), iv, c, out);
-        return Ok(());
-    }
-    let mut buf = c.to_vec();
-    cbc_decrypt(enc.expose(), iv, &mut buf);
     // Authenticated, so non-zero padding means a writer bug, not an attack;
     // refuse it all the same rather than guess.
-    if buf[plain_len..].iter().any(|&b| b != 0) {
+    if !cbc_decrypt_cut(enc.expose(), iv, c, out) {
+        out.fill(0);
         return Err(Error::ChunkTampered { index });
     }
-    out.copy_from_slice(&buf[..plain_len]);
     Ok(())
 }

@@ -25,20 +25,34 @@ pub fn cbc_decrypt(key: &[u8; 32], iv: &[u8; 16], buf: &mut [u8]) {
         .expect("caller checks the block size");
 }
 
-/// AES-256-CBC without padding from `plain` into `out` (same length, a
-/// multiple of 16): one pass instead of a copy and an in-place pass.
-pub fn cbc_encrypt_b2b(key: &[u8; 32], iv: &[u8; 16], plain: &[u8], out: &mut [u8]) {
-    Aes256CbcEnc::new(key.into(), iv.into())
-        .encrypt_padded_b2b_mut::<NoPadding>(plain, out)
-        .expect("caller gives whole blocks and an output of the same length");
+/// AES-256-CBC of `plain` zero-padded to the block size, into `out`
+/// (`out.len()` = `plain.len()` rounded up to 16). Whole blocks go from
+/// `plain` to `out` in one pass, with no copy first.
+pub fn cbc_encrypt_zero_padded(key: &[u8; 32], iv: &[u8; 16], plain: &[u8], out: &mut [u8]) {
+    if plain.len() == out.len() {
+        Aes256CbcEnc::new(key.into(), iv.into())
+            .encrypt_padded_b2b_mut::<NoPadding>(plain, out)
+            .expect("whole blocks and an output of the same length");
+        return;
+    }
+    out[..plain.len()].copy_from_slice(plain);
+    out[plain.len()..].fill(0);
+    cbc_encrypt(key, iv, out);
 }
 
-/// AES-256-CBC decryption without padding from `c` into `out` (same length,
-/// a multiple of 16).
-pub fn cbc_decrypt_b2b(key: &[u8; 32], iv: &[u8; 16], c: &[u8], out: &mut [u8]) {
-    Aes256CbcDec::new(key.into(), iv.into())
-        .decrypt_padded_b2b_mut::<NoPadding>(c, out)
-        .expect("caller gives whole blocks and an output of the same length");
+/// AES-256-CBC decryption of `c` (whole blocks) cut to its first
+/// `out.len()` bytes. Returns whether the bytes cut off were all zero.
+pub fn cbc_decrypt_cut(key: &[u8; 32], iv: &[u8; 16], c: &[u8], out: &mut [u8]) -> bool {
+    if c.len() == out.len() {
+        Aes256CbcDec::new(key.into(), iv.into())
+            .decrypt_padded_b2b_mut::<NoPadding>(c, out)
+            .expect("whole blocks and an output of the same length");
+        return true;
+    }
+    let mut buf = c.to_vec();
+    cbc_decrypt(key, iv, &mut buf);
+    out.copy_from_slice(&buf[..out.len()]);
+    buf[out.len()..].iter().all(|&b| b == 0)
 }
 
 /// HMAC-SHA256 over the concatenation of `parts`.

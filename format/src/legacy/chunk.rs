@@ -8,8 +8,7 @@
 use super::LegacyKeys;
 use crate::error::{Error, Result};
 use crate::primitives::{
-    cbc_decrypt, cbc_decrypt_b2b, cbc_encrypt, cbc_encrypt_b2b, ceil16, hmac_sha256,
-    hmac_sha256_verify,
+    cbc_decrypt_cut, cbc_encrypt_zero_padded, ceil16, hmac_sha256, hmac_sha256_verify,
 };
 
 /// Legacy trailer: u64le(size), no tag.
@@ -21,13 +20,7 @@ pub fn encrypt_into(keys: &LegacyKeys, iv: &[u8; 16], plain: &[u8], out: &mut [u
     let (tag, rest) = out.split_at_mut(32);
     let (iv_out, c) = rest.split_at_mut(16);
     iv_out.copy_from_slice(iv);
-    if plain.len() == c.len() {
-        cbc_encrypt_b2b(keys.aes.expose(), iv, plain, c);
-    } else {
-        c[..plain.len()].copy_from_slice(plain);
-        c[plain.len()..].fill(0);
-        cbc_encrypt(keys.aes.expose(), iv, c);
-    }
+    cbc_encrypt_zero_padded(keys.aes.expose(), iv, plain, c);
     tag.copy_from_slice(&hmac_sha256(keys.mac.expose(), &[iv_out, c]));
 }
 
@@ -45,13 +38,8 @@ pub fn decrypt_into(keys: &LegacyKeys, index: u64, stored: &[u8], out: &mut [u8]
     }
     let (iv, c) = rest.split_at(16);
     let iv: &[u8; 16] = iv.try_into().expect("16 bytes");
-    if c.len() == out.len() {
-        cbc_decrypt_b2b(keys.aes.expose(), iv, c, out);
-    } else {
-        let mut buf = c.to_vec();
-        cbc_decrypt(keys.aes.expose(), iv, &mut buf);
-        out.copy_from_slice(&buf[..out.len()]);
-    }
+    // Whatever was cut off is ignored (see above).
+    let _ = cbc_decrypt_cut(keys.aes.expose(), iv, c, out);
     Ok(())
 }
 
