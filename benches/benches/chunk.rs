@@ -1,7 +1,10 @@
-//! Chunk encrypt/decrypt throughput for each chunk size, both profiles.
+//! Chunk encrypt/decrypt throughput for each chunk size, both profiles:
+//! one chunk at a time, and (`encrypt-lanes`) four chunks side by side with
+//! `Codec::encrypt_chunks`, as the stream and the mount encrypt.
 //! `cargo bench -p fusecry-benches --bench chunk`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use fusecry_format::chunk::{ChunkJob, LANES};
 use fusecry_format::keys::Key32;
 use fusecry_format::legacy::LegacyKeys;
 use fusecry_format::{Codec, FileId, MasterKey};
@@ -35,6 +38,28 @@ fn bench(c: &mut Criterion) {
                 &cs,
                 |b, _| b.iter(|| codec.encrypt_chunk_into(&id, 1, &iv, &plain, &mut out)),
             );
+            let mut outs = vec![vec![0u8; cs + 48]; LANES];
+            g.throughput(Throughput::Bytes((cs * LANES) as u64));
+            g.bench_with_input(
+                BenchmarkId::new(format!("{name}/encrypt-lanes"), cs),
+                &cs,
+                |b, _| {
+                    b.iter(|| {
+                        let mut jobs: Vec<ChunkJob<'_>> = outs
+                            .iter_mut()
+                            .enumerate()
+                            .map(|(i, out)| ChunkJob {
+                                index: i as u64,
+                                iv,
+                                plain: &plain,
+                                out,
+                            })
+                            .collect();
+                        codec.encrypt_chunks(&id, &mut jobs)
+                    })
+                },
+            );
+            g.throughput(Throughput::Bytes(cs as u64));
             let stored = codec.encrypt_chunk(&id, 1, &iv, &plain);
             let mut back = vec![0u8; cs];
             g.bench_with_input(

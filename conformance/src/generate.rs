@@ -903,8 +903,10 @@ fn volumes(out: &mut Out<'_>, seed: u64) -> Result<()> {
             Plain::Symlink("docs/link-absolute", "/etc/hostname"),
             Plain::Symlink("dangling", "nowhere/at/all"),
         ];
-        if profile == V1 {
-            // A git checkout keeps no empty directory; a fusecry/1 one holds its IV.
+        if codec.uses_diriv() {
+            // A git checkout keeps no empty directory, so only volumes whose
+            // directories hold an IV file get one: elsewhere a fresh clone
+            // would lack the directory its manifest lists.
             plain.insert(2, Plain::Dir("emptydir"));
         }
         let dir = out.dir.join(format!("{name}.tree"));

@@ -122,6 +122,18 @@ impl Codec {
         }
     }
 
+    /// Encrypts several chunks of file `id`, each into its job's `out`: the
+    /// same bytes as [`Codec::encrypt_chunk_into`] on each, about twice as
+    /// fast on one core when there are four or more (their CBC chains run
+    /// side by side). Callers that spread chunks over threads should give
+    /// each task [`chunk::LANES`] or more of them.
+    pub fn encrypt_chunks(&self, id: &FileId, jobs: &mut [chunk::ChunkJob<'_>]) {
+        match &self.keys {
+            Keys::V1(k) => chunk::encrypt_many(&k.enc, &k.mac, id, jobs),
+            Keys::Legacy(k) => legacy::chunk::encrypt_many(k, jobs),
+        }
+    }
+
     /// Encrypts chunk `index`, allocating.
     pub fn encrypt_chunk(&self, id: &FileId, index: u64, iv: &[u8; 16], plain: &[u8]) -> Vec<u8> {
         let mut out = vec![0u8; self.layout.chunk_stored_len(plain.len() as u64) as usize];

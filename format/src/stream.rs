@@ -13,6 +13,7 @@
 //! at least `trailer_len + 1` bytes follow it, so it can never be the last
 //! chunk (whose length depends on the authenticated size in the trailer).
 
+use crate::chunk::{ChunkJob, LANES};
 use crate::codec::{Codec, Profile};
 use crate::error::{Error, Result};
 use crate::header::FileId;
@@ -50,6 +51,14 @@ fn batch_frames(cs: u64) -> usize {
 /// the scheduling cost stays small beside the crypto.
 fn min_len(cs: u64) -> usize {
     ((64 << 10) / cs as usize).max(1)
+}
+
+/// Chunks per encryption task out of `n`: at least [`LANES`] so their CBC
+/// chains run side by side, ~64 KiB for small chunks, and few enough that
+/// every thread gets work when the chunks are large.
+fn group_len(cs: u64, n: usize) -> usize {
+    let spread = n.div_ceil(rayon::current_num_threads()).max(1);
+    min_len(cs).max(LANES).min(spread)
 }
 
 /// Reads until `buf[..want]` is full or the reader ends; returns the bytes
@@ -191,13 +200,26 @@ pub fn encrypt<R: Read + Send, W: Write + Send>(
                     let mut out = free_out_rx.recv().map_err(|_| writer_stopped())?;
                     // Every byte is overwritten; only growth is zeroed.
                     out.resize(stored, 0);
-                    out.par_chunks_mut(frame)
-                        .zip(plain.par_chunks(cs))
-                        .zip(ivs.par_iter())
+                    let g = group_len(layout.chunk_size, n);
+                    out.par_chunks_mut(frame * g)
+                        .zip(plain.par_chunks(cs * g))
+                        .zip(ivs.par_chunks(g))
                         .enumerate()
-                        .with_min_len(min_len(layout.chunk_size))
-                        .for_each(|(i, ((o, p), iv))| {
-                            codec.encrypt_chunk_into(id, index + i as u64, iv, p, o)
+                        .for_each(|(t, ((o, p), ivs))| {
+                            let first = index + (t * g) as u64;
+                            let mut jobs: Vec<ChunkJob<'_>> = o
+                                .chunks_mut(frame)
+                                .zip(p.chunks(cs))
+                                .zip(ivs)
+                                .enumerate()
+                                .map(|(i, ((out, plain), iv))| ChunkJob {
+                                    index: first + i as u64,
+                                    iv: *iv,
+                                    plain,
+                                    out,
+                                })
+                                .collect();
+                            codec.encrypt_chunks(id, &mut jobs);
                         });
                     send(out)?;
                     index += n as u64;

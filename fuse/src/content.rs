@@ -14,6 +14,7 @@
 //! would land beyond it.
 
 use crate::backing::{self, Res};
+use fusecry_format::chunk::{ChunkJob, LANES};
 use fusecry_format::{Codec, FileId};
 use fuser::Errno;
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -617,25 +618,28 @@ fn write_chunks(
                 .collect();
             let total: usize = slens.iter().sum();
             let out = sized(stored, total);
-            let mut slots: Vec<&mut [u8]> = Vec::with_capacity(n);
+            let mut jobs: Vec<ChunkJob<'_>> = Vec::with_capacity(n);
             let mut rest = &mut out[..];
-            for &sl in &slens {
-                let (a, b) = rest.split_at_mut(sl);
-                slots.push(a);
+            for (k, &sl) in slens.iter().enumerate() {
+                let (slot, b) = rest.split_at_mut(sl);
                 rest = b;
+                jobs.push(ChunkJob {
+                    index: b0 + k as u64,
+                    iv: ivs[16 * k..16 * k + 16].try_into().expect("16"),
+                    plain: &plain[k * cs as usize..k * cs as usize + lens[k]],
+                    out: slot,
+                });
             }
-            let plain = &*plain;
-            let enc = |(k, slot): (usize, &mut &mut [u8])| {
-                let iv: [u8; 16] = ivs[16 * k..16 * k + 16].try_into().expect("16");
-                let p = &plain[k * cs as usize..k * cs as usize + lens[k]];
-                codec.encrypt_chunk_into(id, b0 + k as u64, &iv, p, slot);
-            };
             if lens.iter().sum::<usize>() >= PARALLEL_MIN_BYTES && n > 1 {
-                slots.par_iter_mut().enumerate().for_each(enc);
+                // Tasks of a few chunks each, so their CBC chains also run
+                // side by side within a thread (format::chunk::LANES).
+                let g = LANES.min(n.div_ceil(rayon::current_num_threads()));
+                jobs.par_chunks_mut(g)
+                    .for_each(|g| codec.encrypt_chunks(id, g));
             } else {
-                slots.iter_mut().enumerate().for_each(enc);
+                codec.encrypt_chunks(id, &mut jobs);
             }
-            drop(slots);
+            drop(jobs);
             backing::write_at(file, out, l.chunk_offset(b0))?;
             Ok(())
         })?;
