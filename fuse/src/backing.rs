@@ -91,6 +91,30 @@ pub fn sync_dir(p: &Path) -> Res<()> {
     File::open(p).and_then(|d| d.sync_all()).map_err(errno)
 }
 
+/// Asks the kernel to start reading `ranges` (offset, length) of regular
+/// file `p` in the background (posix_fadvise WILLNEED), so that reads
+/// issued next find their pages on the way. A hint: failures are ignored.
+/// O_NONBLOCK, so that a file replaced by a FIFO meanwhile cannot block.
+pub fn prefetch(p: &Path, ranges: &[(u64, u64)]) {
+    use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
+    use std::os::fd::AsRawFd;
+    let Ok(f) = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(p)
+    else {
+        return;
+    };
+    for &(off, len) in ranges.iter().filter(|r| r.1 > 0) {
+        let _ = posix_fadvise(
+            f.as_raw_fd(),
+            off as libc::off_t,
+            len as libc::off_t,
+            PosixFadviseAdvice::POSIX_FADV_WILLNEED,
+        );
+    }
+}
+
 /// Reads a whole small file (directory IVs, long-name sidecars).
 pub fn read_small(p: &Path) -> Res<Vec<u8>> {
     fs::read(p).map_err(errno)

@@ -84,6 +84,10 @@ pub struct CryptFs {
     legacy_names: LegacyNames,
 }
 
+/// Directory entries whose size reads [`CryptFs::prefetch_sizes`] starts
+/// together: about one readdirplus reply.
+const PREFETCH_ENTRIES: usize = 32;
+
 fn key(m: &Metadata) -> Key {
     (m.dev(), m.ino())
 }
@@ -268,11 +272,7 @@ impl CryptFs {
 
     /// Plaintext size of a regular file not held open, cached per node.
     fn file_size(&self, ino: Ino, p: &Path, m: &Metadata) -> u64 {
-        let stamp = (
-            m.len(),
-            m.mtime_nsec() + m.mtime() * 1_000_000_000,
-            m.ctime_nsec() + m.ctime() * 1_000_000_000,
-        );
+        let stamp = stamp(m);
         if let Some((s, size)) = self.inodes.lock().get(ino).and_then(|n| n.size_cache) {
             if s == stamp {
                 return size;
@@ -1016,26 +1016,67 @@ impl CryptFs {
                 return Ok(());
             }
         }
-        for (i, e) in d
+        let rest: Vec<(usize, &DirEntry)> = d
             .entries
             .iter()
             .enumerate()
             .skip(offset.saturating_sub(2) as usize)
-        {
-            let p = dir.join(&e.disk_name);
-            // Gone since opendir: skip it, as readdir of a live directory may.
-            let Ok(m) = backing::lstat(&p) else { continue };
-            let child = self
-                .inodes
-                .lock()
-                .remember(ino, &e.disk_name, &e.name, key(&m));
-            let a = self.attr(child, &p, &m);
-            if add(child, i as u64 + 3, &e.name, &a) {
-                self.forget(child, 1);
-                break;
+            .collect();
+        for group in rest.chunks(PREFETCH_ENTRIES) {
+            // Gone since opendir: skipped, as readdir of a live directory may.
+            let stats: Vec<Option<(PathBuf, Metadata)>> = group
+                .iter()
+                .map(|(_, e)| {
+                    let p = dir.join(&e.disk_name);
+                    backing::lstat(&p).ok().map(|m| (p, m))
+                })
+                .collect();
+            self.prefetch_sizes(ino, group, &stats);
+            for ((i, e), st) in group.iter().zip(stats) {
+                let Some((p, m)) = st else { continue };
+                let child = self
+                    .inodes
+                    .lock()
+                    .remember(ino, &e.disk_name, &e.name, key(&m));
+                let a = self.attr(child, &p, &m);
+                if add(child, *i as u64 + 3, &e.name, &a) {
+                    self.forget(child, 1);
+                    return Ok(());
+                }
             }
         }
         Ok(())
+    }
+
+    /// A file's plaintext size is in its trailer (SPEC §9), so listing a
+    /// cold directory reads every file's header and trailer, one disk
+    /// round trip after another. This starts those reads for a group of
+    /// entries at once (posix_fadvise WILLNEED), so they overlap; entries
+    /// whose size is cached are skipped. Tmpfs ignores the hint.
+    fn prefetch_sizes(
+        &self,
+        dir_ino: Ino,
+        group: &[(usize, &DirEntry)],
+        stats: &[Option<(PathBuf, Metadata)>],
+    ) {
+        let l = *self.codec.layout();
+        for ((_, e), st) in group.iter().zip(stats) {
+            let Some((p, m)) = st else { continue };
+            if !m.is_file() {
+                continue;
+            }
+            let cached = {
+                let t = self.inodes.lock();
+                t.find_child(dir_ino, &e.disk_name, key(m))
+                    .and_then(|c| t.get(c))
+                    .and_then(|n| n.size_cache)
+                    .is_some_and(|(s, _)| s == stamp(m))
+            };
+            if !cached {
+                let tl = l.trailer_len.min(m.len());
+                backing::prefetch(p, &[(0, l.header_len), (m.len() - tl, tl)]);
+            }
+        }
     }
 
     /// releasedir

@@ -783,3 +783,48 @@ fn legacy_encrypted_names_follow_changes_through_and_behind_the_mount() {
     }
     assert_eq!(fs::read_to_string(m.p("d/h2")).unwrap(), "2");
 }
+
+/// A long listing on a fresh mount (no sizes cached) reports every file's
+/// size from its trailer, across several of readdirplus's prefetch groups,
+/// with a FIFO, a symlink and a directory among the files (the size
+/// prefetch opens regular files only; a FIFO opened for reading would block).
+#[test]
+fn a_cold_long_listing_reports_every_size() {
+    for kind in all_kinds() {
+        let m = Mounted::new(kind);
+        fs::create_dir(m.p("d")).unwrap();
+        let mut want: Vec<(String, u64)> = Vec::new();
+        for i in 0..100usize {
+            let n = [0, 1, 15, 16, 17, 63, 64, 65, 4095, 4096, 4097, 10_000][i % 12] + i / 12;
+            let name = format!("f{i:03}");
+            fs::write(m.p(&format!("d/{name}")), pattern(n, i as u8)).unwrap();
+            want.push((name, n as u64));
+        }
+        nix::unistd::mkfifo(
+            &m.p("d/fifo"),
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("f001", m.p("d/link")).unwrap();
+        fs::create_dir(m.p("d/sub")).unwrap();
+        // Fresh daemon: nothing cached; the page cache dropped where allowed.
+        let m = m.remount(Default::default());
+        let _ = fs::write("/proc/sys/vm/drop_caches", "3");
+        let mut got: Vec<(String, u64)> = Vec::new();
+        let mut others = Vec::new();
+        for e in fs::read_dir(m.p("d")).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().into_string().unwrap();
+            let md = e.metadata().unwrap();
+            if md.is_file() {
+                got.push((name, md.len()));
+            } else {
+                others.push(name);
+            }
+        }
+        got.sort();
+        others.sort();
+        assert_eq!(got, want, "{kind:?}");
+        assert_eq!(others, ["fifo", "link", "sub"], "{kind:?}");
+    }
+}
