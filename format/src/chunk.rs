@@ -52,6 +52,19 @@ pub struct ChunkJob<'a> {
 /// [`encrypt_into`] for several chunks of one file, their CBC chains run
 /// side by side (see [`cbc_encrypt_zero_padded_many`]): the same bytes.
 pub fn encrypt_many(enc: &Key32, mac: &Key32, file_id: &FileId, jobs: &mut [ChunkJob<'_>]) {
+    encrypt_frames(enc, jobs, |index, iv, c| {
+        hmac_sha256(mac.expose(), &[&file_id.0, &index.to_le_bytes(), iv, c])
+    });
+}
+
+/// The frame `tag || IV || C` that both profiles share: writes each job's
+/// IV, encrypts all jobs side by side under `enc`, then fills each tag with
+/// `tag(index, iv, c)`.
+pub(crate) fn encrypt_frames(
+    enc: &Key32,
+    jobs: &mut [ChunkJob<'_>],
+    tag: impl Fn(u64, &[u8], &[u8]) -> [u8; 32],
+) {
     let mut cbc: Vec<CbcJob<'_>> = Vec::with_capacity(jobs.len());
     let mut heads: Vec<(u64, &mut [u8])> = Vec::with_capacity(jobs.len());
     for j in jobs.iter_mut() {
@@ -67,9 +80,8 @@ pub fn encrypt_many(enc: &Key32, mac: &Key32, file_id: &FileId, jobs: &mut [Chun
     }
     cbc_encrypt_zero_padded_many(enc.expose(), &mut cbc);
     for ((index, head), c) in heads.into_iter().zip(cbc) {
-        let (tag, iv) = head.split_at_mut(32);
-        let t = hmac_sha256(mac.expose(), &[&file_id.0, &index.to_le_bytes(), iv, c.out]);
-        tag.copy_from_slice(&t);
+        let (t, iv) = head.split_at_mut(32);
+        t.copy_from_slice(&tag(index, iv, c.out));
     }
 }
 

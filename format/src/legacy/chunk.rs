@@ -6,11 +6,10 @@
 //! only in fusecry/1.
 
 use super::LegacyKeys;
-use crate::chunk::ChunkJob;
+use crate::chunk::{encrypt_frames, ChunkJob};
 use crate::error::{Error, Result};
 use crate::primitives::{
-    cbc_decrypt_cut, cbc_encrypt_zero_padded, cbc_encrypt_zero_padded_many, ceil16, hmac_sha256,
-    hmac_sha256_verify, CbcJob,
+    cbc_decrypt_cut, cbc_encrypt_zero_padded, ceil16, hmac_sha256, hmac_sha256_verify,
 };
 
 /// Legacy trailer: u64le(size), no tag.
@@ -29,24 +28,9 @@ pub fn encrypt_into(keys: &LegacyKeys, iv: &[u8; 16], plain: &[u8], out: &mut [u
 /// [`encrypt_into`] for several chunks, their CBC chains run side by side:
 /// the same bytes. (The index is not bound in this profile.)
 pub fn encrypt_many(keys: &LegacyKeys, jobs: &mut [ChunkJob<'_>]) {
-    let mut cbc: Vec<CbcJob<'_>> = Vec::with_capacity(jobs.len());
-    let mut heads: Vec<&mut [u8]> = Vec::with_capacity(jobs.len());
-    for j in jobs.iter_mut() {
-        debug_assert_eq!(j.out.len(), 48 + ceil16(j.plain.len() as u64) as usize);
-        let (head, c) = j.out.split_at_mut(48);
-        head[32..].copy_from_slice(&j.iv);
-        heads.push(head);
-        cbc.push(CbcJob {
-            iv: j.iv,
-            plain: j.plain,
-            out: c,
-        });
-    }
-    cbc_encrypt_zero_padded_many(keys.aes.expose(), &mut cbc);
-    for (head, c) in heads.into_iter().zip(cbc) {
-        let (tag, iv) = head.split_at_mut(32);
-        tag.copy_from_slice(&hmac_sha256(keys.mac.expose(), &[iv, c.out]));
-    }
+    encrypt_frames(&keys.aes, jobs, |_, iv, c| {
+        hmac_sha256(keys.mac.expose(), &[iv, c])
+    });
 }
 
 /// Verifies then decrypts one chunk into `out` (the first `out.len()` plaintext bytes).
