@@ -270,14 +270,18 @@ impl CryptFs {
         }
     }
 
+    /// The size cached for node `ino`, if its backing file `m` has not changed since.
+    fn cached_size(&self, ino: Ino, m: &Metadata) -> Option<u64> {
+        let (s, size) = self.inodes.lock().get(ino)?.size_cache?;
+        (s == stamp(m)).then_some(size)
+    }
+
     /// Plaintext size of a regular file not held open, cached per node.
     fn file_size(&self, ino: Ino, p: &Path, m: &Metadata) -> u64 {
-        let stamp = stamp(m);
-        if let Some((s, size)) = self.inodes.lock().get(ino).and_then(|n| n.size_cache) {
-            if s == stamp {
-                return size;
-            }
+        if let Some(size) = self.cached_size(ino, m) {
+            return size;
         }
+        let stamp = stamp(m);
         // The stored length alone pins the size when no padding window is
         // possible (an empty file); otherwise the trailer says.
         if let Some(r) = self.codec.layout().plain_size_range(m.len()) {
@@ -1065,14 +1069,8 @@ impl CryptFs {
             if !m.is_file() {
                 continue;
             }
-            let cached = {
-                let t = self.inodes.lock();
-                t.find_child(dir_ino, &e.disk_name, key(m))
-                    .and_then(|c| t.get(c))
-                    .and_then(|n| n.size_cache)
-                    .is_some_and(|(s, _)| s == stamp(m))
-            };
-            if !cached {
+            let known = self.inodes.lock().find_child(dir_ino, &e.disk_name, key(m));
+            if known.and_then(|c| self.cached_size(c, m)).is_none() {
                 let tl = l.trailer_len.min(m.len());
                 backing::prefetch(p, &[(0, l.header_len), (m.len() - tl, tl)]);
             }
