@@ -585,8 +585,23 @@ fn write_chunks(
             let lens: Vec<usize> = (b0..=b1)
                 .map(|i| l.chunk_plain_len(i, new) as usize)
                 .collect();
+            // A chunk the request covers whole is encrypted straight from the
+            // request's bytes; only the others (an edge the write cuts, a
+            // gap, growth) are put together in `plain` first.
+            let whole = |k: usize| -> Option<&[u8]> {
+                let Source::Bytes(data) = src else {
+                    return None;
+                };
+                let cstart = (b0 + k as u64) * cs;
+                let cend = cstart + lens[k] as u64;
+                (off <= cstart && cend <= end)
+                    .then(|| &data[(cstart - off) as usize..(cend - off) as usize])
+            };
             let plain = sized(plain, n * cs as usize);
             for (k, i) in (b0..=b1).enumerate() {
+                if whole(k).is_some() {
+                    continue;
+                }
                 let cstart = i * cs;
                 let new_len = lens[k] as u64;
                 let old_len = l.chunk_plain_len(i, old);
@@ -626,7 +641,7 @@ fn write_chunks(
                 jobs.push(ChunkJob {
                     index: b0 + k as u64,
                     iv: ivs[16 * k..16 * k + 16].try_into().expect("16"),
-                    plain: &plain[k * cs as usize..k * cs as usize + lens[k]],
+                    plain: whole(k).unwrap_or(&plain[k * cs as usize..k * cs as usize + lens[k]]),
                     out: slot,
                 });
             }
