@@ -655,15 +655,16 @@ impl CryptFs {
         Ok((dir, disk, m))
     }
 
-    fn gone(&self, parent: Ino, disk: &OsStr, m: &Metadata) {
+    /// Returns our inode number of the entry, if it had one.
+    fn gone(&self, parent: Ino, disk: &OsStr, m: &Metadata) -> Option<Ino> {
         let mut t = self.inodes.lock();
         let last = m.is_dir() || m.nlink() <= 1;
-        if let Some(ino) = t.find_child(parent, disk, key(m)).or_else(|| {
+        let ino = t.find_child(parent, disk, key(m)).or_else(|| {
             // A name the kernel never looked up: only the last link matters.
             t.ino_of(key(m)).filter(|_| last)
-        }) {
-            t.unlinked(ino, parent, disk, last);
-        }
+        })?;
+        t.unlinked(ino, parent, disk, last);
+        Some(ino)
     }
 
     /// unlink
@@ -708,7 +709,10 @@ impl CryptFs {
         }
         self.legacy_names.removed(parent, &dir, name);
         names::remove_sidecar(&dir, &disk);
-        self.gone(parent, &disk, &m);
+        if let Some(ino) = self.gone(parent, &disk, &m) {
+            // The removed directory's own index goes with it, not at eviction.
+            self.legacy_names.forget(ino);
+        }
         Ok(())
     }
 
@@ -1225,4 +1229,36 @@ fn now_secs() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inode::ROOT;
+    use fusecry_format::keys::Key32;
+    use fusecry_format::legacy::LegacyKeys;
+
+    /// rmdir drops the removed directory's name index at once (it used to
+    /// stay until evicted by newer ones), and the parent's index follows.
+    #[test]
+    fn rmdir_drops_the_legacy_name_index_of_the_directory() {
+        let t = tempfile::tempdir().unwrap();
+        let codec = Codec::legacy(LegacyKeys::new(Key32::from_bytes([7; 32])), 64, true);
+        let fs = CryptFs::new(codec, t.path(), FsOptions::default()).unwrap();
+        let who = Caller { uid: 0, gid: 0 };
+        let d = fs.mkdir(ROOT, OsStr::new("d"), 0o755, who).unwrap().ino.0;
+        // A lookup in d indexes it.
+        assert_eq!(
+            fs.lookup(d, OsStr::new("nothing")).unwrap_err(),
+            Errno::ENOENT
+        );
+        assert!(fs.legacy_names.indexed(d));
+        fs.rmdir(ROOT, OsStr::new("d")).unwrap();
+        assert!(
+            !fs.legacy_names.indexed(d),
+            "index of the removed directory kept"
+        );
+        assert_eq!(fs.lookup(ROOT, OsStr::new("d")).unwrap_err(), Errno::ENOENT);
+        assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 0);
+    }
 }

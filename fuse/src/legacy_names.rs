@@ -144,6 +144,12 @@ impl LegacyNames {
         }
     }
 
+    /// Whether directory `ino` has an index (for tests).
+    #[cfg(test)]
+    pub fn indexed(&self, ino: Ino) -> bool {
+        self.dirs.lock().contains_key(&ino)
+    }
+
     /// Full directory scans so far (for tests).
     pub fn scans(&self) -> u64 {
         self.scans.load(Ordering::Relaxed)
