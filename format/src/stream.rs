@@ -558,6 +558,32 @@ pub fn decrypt_to_vec(codec: &Codec, stored: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// [`decrypt_to_vec`] and [`verify`] with blocks of `frames` stored chunks
+/// instead of [`BATCH_BYTES`]' worth: the decoder's block-boundary path
+/// (holding a block back until more than a trailer follows it) is then
+/// reached by inputs of a few hundred bytes, which is what a fuzzer makes.
+/// For the fuzz targets; the results are those of the public functions.
+#[doc(hidden)]
+pub fn decode_in_blocks(codec: &Codec, stored: &[u8], frames: usize) -> (Result<Vec<u8>>, Report) {
+    let frames = frames.max(1);
+    let mut out = Vec::new();
+    let mut rep = Report::default();
+    let res = run_decoder(
+        codec,
+        &mut &stored[..],
+        Some(&mut out),
+        &mut rep,
+        &|_| {},
+        frames,
+    );
+    let mut checked = Report::default();
+    match run_decoder::<_, io::Sink>(codec, &mut &stored[..], None, &mut checked, &|_| {}, frames) {
+        Ok(()) => {}
+        Err(e) => checked.error = Some(e),
+    }
+    (res.map(|()| out), checked)
+}
+
 #[cfg(test)]
 mod tests {
     //! Batch boundaries: the public functions use batches of megabytes, so

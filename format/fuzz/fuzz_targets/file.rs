@@ -5,8 +5,10 @@
 //!
 //! * modes 0, 1 (raw): `payload` is a stored file/stream under the fixed keys
 //!   of both profiles. The in-order stream decoder (`stream::decrypt`),
-//!   `stream::verify` and the random-access reader (SPEC §7.5, through
-//!   `decode_header`, `decode_trailer` and `decrypt_chunk`) must agree;
+//!   `stream::verify`, both again with blocks of 1–3 frames
+//!   (`stream::decode_in_blocks`, so block boundaries are crossed), and the
+//!   random-access reader (SPEC §7.5, through `decode_header`,
+//!   `decode_trailer` and `decrypt_chunk`) must agree;
 //!   single-chunk and trailer decoders run on the raw bytes; the layout
 //!   arithmetic is checked on numbers taken from the payload.
 //! * modes 2, 3 (build): `payload = nops || ops[nops * 5] || seed[8] || plain`.
@@ -20,7 +22,24 @@ use fusecry_format::{header, Codec, FileId, Profile};
 use fusecry_format_fuzz::{legacy, read_file, v1, Cursor, DetRng};
 use libfuzzer_sys::fuzz_target;
 
-/// Decodes `stored` three ways and checks that they agree; returns the plaintext.
+/// Both decodings succeed with the same bytes, or both fail.
+fn same_outcome(
+    what: &str,
+    a: &fusecry_format::Result<Vec<u8>>,
+    b: &fusecry_format::Result<Vec<u8>>,
+) {
+    match (a, b) {
+        (Ok(x), Ok(y)) => assert!(x == y, "{what}: the plaintexts differ"),
+        (Err(_), Err(_)) => {}
+        _ => panic!(
+            "{what}: {:?} against {:?}",
+            a.as_ref().map(|x| x.len()),
+            b.as_ref().map(|x| x.len())
+        ),
+    }
+}
+
+/// Decodes `stored` four ways and checks that they agree; returns the plaintext.
 fn decode_all(codec: &Codec, stored: &[u8]) -> Option<Vec<u8>> {
     let s = stream::decrypt_to_vec(codec, stored);
     let v = stream::verify(codec, &mut &stored[..], &|_| {}).expect("a slice reader cannot fail");
@@ -32,18 +51,20 @@ fn decode_all(codec: &Codec, stored: &[u8]) -> Option<Vec<u8>> {
         "{p:?}: stream decrypt {:?} but verify {v:?}",
         s.as_ref().map(|x| x.len())
     );
-    match (&s, &r) {
-        (Ok(a), Ok(b)) => assert!(a == b, "{p:?}: stream and random access differ"),
-        (Err(_), Err(_)) => {}
-        _ => panic!(
-            "{p:?}: stream {:?} but random access {:?}",
-            s.as_ref().map(|x| x.len()),
-            r.as_ref().map(|x| x.len())
-        ),
-    }
+    same_outcome(&format!("{p:?}: stream / random access"), &s, &r);
     if let Ok(a) = &s {
         assert_eq!(v.size, Some(a.len() as u64), "{p:?}: verify size");
     }
+    // The same decoder with blocks of 1 to 3 frames, so that small inputs
+    // cross block boundaries (the public functions use 4 MiB blocks).
+    let frames = 1 + stored.len() % 3;
+    let (sb, vb) = stream::decode_in_blocks(codec, stored, frames);
+    same_outcome(&format!("{p:?}: 4 MiB / {frames}-frame blocks"), &s, &sb);
+    assert_eq!(vb.is_clean(), v.is_clean(), "{p:?}: {frames}-frame verify");
+    assert_eq!(
+        vb.bad_chunks, v.bad_chunks,
+        "{p:?}: {frames}-frame verify chunks"
+    );
     s.ok()
 }
 
