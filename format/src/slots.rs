@@ -106,6 +106,18 @@ impl Secret {
     }
 }
 
+/// SPEC §4.2: a new RSA slot needs a modulus of at least [`MIN_RSA_BITS`]
+/// (opening an existing slot checks no size).
+pub fn check_slot_key(key: &RsaPublicKey) -> Result<()> {
+    let bits = key.n().bits();
+    if bits < MIN_RSA_BITS {
+        return Err(Error::BadRsaKey(format!(
+            "{bits} bits is too small; at least {MIN_RSA_BITS} are required"
+        )));
+    }
+    Ok(())
+}
+
 /// SPEC §4: "sha256:" + hex of SHA-256(SPKI DER).
 pub fn rsa_fingerprint(key: &RsaPublicKey) -> Result<String> {
     let der = key
@@ -172,12 +184,7 @@ impl KeySlot {
         key: &RsaPublicKey,
         rng: &mut impl CryptoRngCore,
     ) -> Result<KeySlot> {
-        let bits = key.n().bits();
-        if bits < MIN_RSA_BITS {
-            return Err(Error::BadRsaKey(format!(
-                "{bits} bits is too small; at least {MIN_RSA_BITS} are required"
-            )));
-        }
+        check_slot_key(key)?;
         let wrapped = key
             .encrypt(
                 rng,

@@ -98,6 +98,22 @@ pub fn argon2(c: &CreateArgs) -> Argon2Params {
     }
 }
 
+/// Runs `f` for a volume in `dir`, creating `dir` first when it is missing.
+/// A directory made here is removed again (when still empty) if `f` fails,
+/// so a refused key or a mistyped password confirmation leaves nothing behind.
+pub fn in_volume_dir<T>(dir: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let made = !dir.exists();
+    if made {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| crate::exit::io(dir, "cannot create volume directory", e))?;
+    }
+    let r = f();
+    if r.is_err() && made {
+        let _ = std::fs::remove_dir(dir);
+    }
+    r
+}
+
 /// Creates a new conf at `path` (which must not exist). `backing` is the
 /// directory whose block size is the default chunk size.
 pub fn create(

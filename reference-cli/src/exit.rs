@@ -18,6 +18,8 @@ pub const CONF_CORRUPT: i32 = 12;
 pub const UNSUPPORTED: i32 = 13;
 /// Invalid chunk size.
 pub const CHUNK_SIZE: i32 = 14;
+/// The key file is not a usable RSA key (the conf is fine).
+pub const BAD_KEY_FILE: i32 = 15;
 /// Damaged data: tampered chunk, bad trailer, truncated file, bad header or name.
 pub const INTEGRITY: i32 = 20;
 /// fsck found damage.
@@ -28,7 +30,8 @@ pub fn for_error(e: &Error) -> i32 {
     match e {
         Error::WrongKey | Error::BadPassword(_) => WRONG_KEY,
         Error::PublicKeyOnly => PUBLIC_KEY_ONLY,
-        Error::ConfCorrupt(_) | Error::BadRsaKey(_) => CONF_CORRUPT,
+        Error::ConfCorrupt(_) => CONF_CORRUPT,
+        Error::BadRsaKey(_) => BAD_KEY_FILE,
         Error::UnsupportedVersion(_) | Error::UnknownFeature(_) => UNSUPPORTED,
         Error::InvalidChunkSize(_) => CHUNK_SIZE,
         e if e.is_integrity() => INTEGRITY,

@@ -85,6 +85,16 @@ pub fn key_from_pem(path: &Path) -> Result<Secret> {
     Secret::from_pem(&pem).map_err(|e| crate::exit::at(path, e))
 }
 
+/// Reads an RSA key for a new key slot: one too short for a slot is refused
+/// here, naming the key file, before anything is created.
+pub fn key_for_slot(path: &Path) -> Result<Secret> {
+    let s = key_from_pem(path)?;
+    if let Some(k) = s.rsa_public() {
+        fusecry_format::slots::check_slot_key(&k).map_err(|e| crate::exit::at(path, e))?;
+    }
+    Ok(s)
+}
+
 /// The secret to open an existing conf.
 pub fn for_open(a: &SecretArgs) -> Result<Secret> {
     if let Some(k) = &a.key {
@@ -99,7 +109,7 @@ pub fn for_open(a: &SecretArgs) -> Result<Secret> {
 /// The secret for a new conf: prompts twice.
 pub fn for_create(a: &SecretArgs) -> Result<Secret> {
     if let Some(k) = &a.key {
-        return key_from_pem(k);
+        return key_for_slot(k);
     }
     match given_password(a)? {
         Some(p) => Ok(Secret::Password(p)),

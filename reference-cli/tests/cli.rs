@@ -658,28 +658,24 @@ fn wrong_password_and_password_sources() {
 
 // ---------------------------------------------------------------- RSA
 
+/// Runs `openssl ARGS` in `dir` (test.sh installs it); it must succeed.
+fn openssl(dir: &Path, args: &[&str]) {
+    let st = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl must be installed (test.sh installs it)");
+    assert!(st.success(), "openssl {args:?} failed");
+}
+
 #[test]
 fn public_key_create_and_private_key_open() {
     let t = tmp();
     let d = t.path();
-    let ok = Command::new("openssl")
-        .args(["genrsa", "-out", "k.pem", "2048"])
-        .current_dir(d)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if !matches!(ok, Ok(s) if s.success()) {
-        eprintln!("SKIPPED: openssl not available");
-        return;
-    }
-    assert!(Command::new("openssl")
-        .args(["rsa", "-in", "k.pem", "-pubout", "-out", "pub.pem"])
-        .current_dir(d)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success());
+    openssl(d, &["genrsa", "-out", "k.pem", "2048"]);
+    openssl(d, &["rsa", "-in", "k.pem", "-pubout", "-out", "pub.pem"]);
     let plain = data(9000, 3);
     write(&d.join("in"), &plain);
     run(d, &["encrypt", "in", "enc", "--key", "pub.pem"]).ok();
@@ -705,9 +701,29 @@ fn public_key_create_and_private_key_open() {
     // Not a PEM key: names the key file.
     write(&d.join("junk.pem"), b"not a key\n");
     let o = run(d, &["decrypt", "enc", "out3", "--key", "junk.pem"]);
-    o.fails(12, "junk.pem");
+    o.fails(15, "junk.pem");
     // Missing key file: 3.
     run(d, &["decrypt", "enc", "out3", "--key", "nokey.pem"]).fails(3, "nokey.pem");
+}
+
+/// A key too short for a new slot is refused naming the key file (exit 15),
+/// and nothing is left behind: no volume directory, conf or output.
+#[test]
+fn short_rsa_key_creates_nothing() {
+    let t = tmp();
+    let d = t.path();
+    openssl(d, &["genrsa", "-out", "small.pem", "1024"]);
+    run(d, &["init", "vol", "--key", "small.pem"]).fails(15, "small.pem");
+    assert!(!d.join("vol").exists(), "init left a directory behind");
+    std::fs::create_dir(d.join("mnt")).unwrap();
+    run(d, &["mount", "vol", "mnt", "--key", "small.pem"]).fails(15, "small.pem");
+    assert!(!d.join("vol").exists(), "mount left a directory behind");
+    write(&d.join("in"), b"data");
+    run(d, &["encrypt", "in", "out", "--key", "small.pem"]).fails(15, "small.pem");
+    assert!(!d.join("out").exists() && !d.join("out.fcry").exists());
+    // A mount point that is missing: the source is not created either.
+    run(d, &["mount", "vol", "nomnt", "-p", "pw"]).fails(3, "nomnt");
+    assert!(!d.join("vol").exists(), "mount left a directory behind");
 }
 
 // ---------------------------------------------------------------- damage

@@ -7,9 +7,10 @@ use fusecry_format::name::{DirIv, CONF_NAME, DIRIV_NAME};
 use rand_core::OsRng;
 
 pub fn run(a: InitArgs) -> Result<()> {
-    std::fs::create_dir_all(&a.dir)?;
     let path = a.dir.join(CONF_NAME);
-    let (conf, codec) = confio::create(&path, &a.dir, &a.create, &a.secret)?;
+    let (conf, codec) = confio::in_volume_dir(&a.dir, || {
+        confio::create(&path, &a.dir, &a.create, &a.secret)
+    })?;
     if codec.uses_diriv() {
         std::fs::write(a.dir.join(DIRIV_NAME), DirIv::random(&mut OsRng).0)?;
     }

@@ -65,7 +65,7 @@ fn add(a: KeyAddArgs) -> Result<()> {
     let path = confio::conf_path(&a.root);
     let (mut conf, _, mk) = unlock(&path, &a.secret)?;
     let new = match &a.new_key {
-        Some(k) => secret::key_from_pem(k)?,
+        Some(k) => secret::key_for_slot(k)?,
         None => new_password(&a.new_password_file)?,
     };
     conf.add_slot(&mk, &new, argon2(&a.create), &mut OsRng)

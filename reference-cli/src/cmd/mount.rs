@@ -95,16 +95,15 @@ fn secret_from_stdin() -> Result<Secret> {
 pub fn run(a: MountArgs) -> Result<()> {
     let opts = parse_opts(&a.options)?;
     crate::rng::allowed(a.test_seed)?;
-    if !a.source.is_dir() {
-        if a.conf.is_none() && !a.daemon {
-            std::fs::create_dir_all(&a.source)
-                .map_err(|e| crate::exit::io(&a.source, "cannot create volume directory", e))?;
+    // A missing source is created only for a first mount (below), and only
+    // once the mount point checks passed.
+    if !a.source.is_dir() && (a.conf.is_some() || a.daemon || a.source.exists()) {
+        let why = if a.source.exists() {
+            "not a directory"
         } else {
-            return Err(fail(
-                MISSING,
-                format!("{}: no such directory", a.source.display()),
-            ));
-        }
+            "no such directory"
+        };
+        return Err(fail(MISSING, format!("{}: {why}", a.source.display())));
     }
     if !a.mountpoint.is_dir() {
         return Err(fail(
@@ -124,7 +123,9 @@ pub fn run(a: MountArgs) -> Result<()> {
     };
     let (codec, password) = if !conf_path.exists() && a.conf.is_none() && !a.daemon {
         // First mount creates the volume, as 0.11 does.
-        let (conf, codec) = confio::create(&conf_path, &a.source, &a.create, &a.secret)?;
+        let (conf, codec) = confio::in_volume_dir(&a.source, || {
+            confio::create(&conf_path, &a.source, &a.create, &a.secret)
+        })?;
         if codec.uses_diriv() {
             std::fs::write(
                 a.source.join(DIRIV_NAME),
