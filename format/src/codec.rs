@@ -258,24 +258,85 @@ impl Codec {
         }
     }
 
-    /// The on-disk symlink target (fusecry/1 with encrypted names: SIV with a random nonce;
-    /// otherwise the target as-is, as in 0.11).
-    pub fn encrypt_symlink(&self, target: &[u8], rng: &mut impl CryptoRngCore) -> Vec<u8> {
+    /// Whether symlink targets are encrypted and bound to their directory
+    /// and name (fusecry/1 with encrypted names, SPEC §11); otherwise they
+    /// are stored as they are.
+    pub fn binds_symlinks(&self) -> bool {
+        self.uses_diriv()
+    }
+
+    /// The on-disk target of the symlink whose full encoded name is
+    /// `encoded` in the directory with IV `diriv` (fusecry/1 with encrypted
+    /// names: SIV with a random nonce, bound to both; otherwise the target
+    /// as-is, as in 0.11, and `diriv` and `encoded` are not used).
+    pub fn encrypt_symlink(
+        &self,
+        diriv: Option<&DirIv>,
+        encoded: &str,
+        target: &[u8],
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Vec<u8>> {
         match &self.keys {
             Keys::V1(k) if self.encrypted_names => {
+                let at = symlink_at(diriv, encoded)?;
                 let mut nonce = [0u8; 16];
                 rng.fill_bytes(&mut nonce);
-                name::encrypt_symlink(&k.name, &nonce, target).into_bytes()
+                Ok(name::encrypt_symlink(&k.name, at, &nonce, target).into_bytes())
             }
-            _ => target.to_vec(),
+            _ => Ok(target.to_vec()),
         }
     }
 
-    /// Decodes an on-disk symlink target.
-    pub fn decrypt_symlink(&self, stored: &[u8]) -> Result<Vec<u8>> {
+    /// Decodes the on-disk target of the symlink whose full encoded name is
+    /// `encoded` in the directory with IV `diriv`.
+    pub fn decrypt_symlink(
+        &self,
+        diriv: Option<&DirIv>,
+        encoded: &str,
+        stored: &[u8],
+    ) -> Result<Vec<u8>> {
         match &self.keys {
-            Keys::V1(k) if self.encrypted_names => name::decrypt_symlink(&k.name, stored),
+            Keys::V1(k) if self.encrypted_names => {
+                name::decrypt_symlink(&k.name, symlink_at(diriv, encoded)?, stored)
+            }
             _ => Ok(stored.to_vec()),
+        }
+    }
+
+    /// Where the stored target `stored` goes (SPEC §11.2): long ones out of
+    /// line when targets are encrypted; plain targets always in the link.
+    pub fn place_symlink(&self, stored: Vec<u8>) -> crate::long_target::Placement {
+        if self.binds_symlinks() {
+            crate::long_target::Placement::of(stored)
+        } else {
+            crate::long_target::Placement::Inline(stored)
+        }
+    }
+
+    /// [`Codec::decrypt_symlink`] of what a symlink holds, reading a long
+    /// target's sidecar through `read` (called with the sidecar's name in
+    /// the link's directory) when the link holds a marker (SPEC §11.2).
+    pub fn read_symlink(
+        &self,
+        diriv: Option<&DirIv>,
+        encoded: &str,
+        link: &[u8],
+        read: impl FnOnce(&str) -> std::io::Result<Vec<u8>>,
+    ) -> Result<Vec<u8>> {
+        if !self.binds_symlinks() {
+            return self.decrypt_symlink(diriv, encoded, link);
+        }
+        let stored = crate::long_target::resolve(link, read)?;
+        self.decrypt_symlink(diriv, encoded, &stored)
+    }
+
+    /// The plaintext length of a symlink target stored in `stored_len`
+    /// bytes, without reading it (for `lstat`).
+    pub fn symlink_target_len(&self, stored_len: u64) -> u64 {
+        if self.binds_symlinks() {
+            name::symlink_target_len(stored_len)
+        } else {
+            stored_len
         }
     }
 
@@ -302,23 +363,43 @@ impl Codec {
         }
     }
 
-    /// The on-disk xattr value.
-    pub fn encrypt_xattr_value(&self, value: &[u8], rng: &mut impl CryptoRngCore) -> Vec<u8> {
+    /// The on-disk value of attribute `name` (plaintext) of `owner`.
+    pub fn encrypt_xattr_value(
+        &self,
+        owner: xattr::Owner<'_>,
+        name: &str,
+        value: &[u8],
+        rng: &mut impl CryptoRngCore,
+    ) -> Vec<u8> {
         match &self.keys {
             Keys::V1(k) if self.encrypted_names => {
                 let mut nonce = [0u8; 16];
                 rng.fill_bytes(&mut nonce);
-                xattr::encrypt_value(&k.name, &nonce, value)
+                xattr::encrypt_value(&k.name, owner, name, &nonce, value)
             }
             _ => value.to_vec(),
         }
     }
 
-    /// Verifies and decrypts an on-disk xattr value.
-    pub fn decrypt_xattr_value(&self, stored: &[u8]) -> Result<Vec<u8>> {
+    /// Verifies and decrypts the on-disk value of attribute `name` of `owner`.
+    pub fn decrypt_xattr_value(
+        &self,
+        owner: xattr::Owner<'_>,
+        name: &str,
+        stored: &[u8],
+    ) -> Result<Vec<u8>> {
         match &self.keys {
-            Keys::V1(k) if self.encrypted_names => xattr::decrypt_value(&k.name, stored),
+            Keys::V1(k) if self.encrypted_names => {
+                xattr::decrypt_value(&k.name, owner, name, stored)
+            }
             _ => Ok(stored.to_vec()),
         }
     }
+}
+
+/// The binding of a fusecry/1 symlink target; a directory without an IV
+/// cannot hold one.
+fn symlink_at<'a>(diriv: Option<&'a DirIv>, encoded: &'a str) -> Result<name::SymlinkAt<'a>> {
+    let diriv = diriv.ok_or(Error::BadSymlink)?;
+    Ok(name::SymlinkAt { diriv, encoded })
 }

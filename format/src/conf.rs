@@ -6,9 +6,10 @@ use crate::error::{Error, Result};
 use crate::kdf::Argon2Params;
 use crate::keys::{MasterKey, V1Keys};
 use crate::layout::chunk_size_valid;
-use crate::legacy::LegacyConf;
+use crate::legacy::{LegacyAuth, LegacyConf};
 use crate::primitives::{hmac_sha256, hmac_sha256_verify, lp};
-use crate::slots::{unwrap_with_index, KeySlot, Secret};
+use crate::slots::{check_slot_count, unwrap_with_index, KeySlot, Secret};
+use crate::vouch::Trust;
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +21,9 @@ pub const CONTENT_CIPHER: &str = "AES-256-CBC+HMAC-SHA256";
 pub const NAME_CIPHER: &str = "AES-256-SIV";
 /// Feature flags this build understands (none are defined yet).
 pub const KNOWN_FEATURES: &[&str] = &[];
+/// SPEC §5: the largest conf read, of either profile (32 RSA-4096 slots
+/// take about 27 KiB), so a planted conf cannot make a reader parse gigabytes.
+pub const MAX_CONF_BYTES: usize = 1 << 20;
 /// Prefix of the params_mac input.
 const PARAMS_MAC_PREFIX: &[u8] = b"fusecry/1 conf params";
 
@@ -104,8 +108,12 @@ impl ConfV1 {
         if self.slots.is_empty() {
             return Err(Error::ConfCorrupt("no key slots".into()));
         }
-        for s in &self.slots {
-            s.validate()?;
+        check_slot_count(self.slots.len())?;
+        for (i, s) in self.slots.iter().enumerate() {
+            s.validate().map_err(|e| match e {
+                Error::ConfCorrupt(m) => Error::ConfCorrupt(format!("key slot {i}: {m}")),
+                e => e,
+            })?;
         }
         if self.params_mac.len() != 32 {
             return Err(Error::ConfCorrupt("params_mac is not 32 bytes".into()));
@@ -122,7 +130,13 @@ impl ConfV1 {
     pub fn unlock_slot(&self, secret: &Secret) -> Result<(usize, MasterKey)> {
         self.validate()?;
         let (slot, mk) = unwrap_with_index(&self.slots, secret)?;
-        let keys = V1Keys::derive(&mk);
+        self.check_params_mac(&mk)?;
+        Ok((slot, mk))
+    }
+
+    /// SPEC §5 step 8: `params_mac` verifies under `K_conf` of `master`.
+    pub fn check_params_mac(&self, master: &MasterKey) -> Result<()> {
+        let keys = V1Keys::derive(master);
         if !hmac_sha256_verify(
             keys.conf.expose(),
             &[&self.params_bytes()],
@@ -132,10 +146,12 @@ impl ConfV1 {
                 "conf parameters were edited (params_mac does not verify)".into(),
             ));
         }
-        Ok((slot, mk))
+        Ok(())
     }
 
-    /// Builds a conf around `master` with one slot for `secret`.
+    /// Builds a conf around `master` with one slot for `secret`. A slot made
+    /// with an RSA private key at hand is signed (vouched for, SPEC §4.5);
+    /// one made from a public key alone is not.
     pub fn create_with_master(
         master: &MasterKey,
         opts: &NewConf,
@@ -157,6 +173,9 @@ impl ConfV1 {
             params_mac: vec![],
         };
         conf.seal(master);
+        if let Secret::RsaPrivate(k) = secret {
+            conf.vouch_slot(0, master, k, rng)?;
+        }
         Ok(conf)
     }
 
@@ -166,7 +185,9 @@ impl ConfV1 {
         self.params_mac = hmac_sha256(keys.conf.expose(), &[&self.params_bytes()]).to_vec();
     }
 
-    /// Adds a slot for `secret` (the caller proved knowledge of `master`).
+    /// Adds a slot for `secret` (the caller proved knowledge of `master`);
+    /// an RSA slot is signed when `secret` is the private key, as in
+    /// [`ConfV1::create_with_master`].
     pub fn add_slot(
         &mut self,
         master: &MasterKey,
@@ -174,8 +195,16 @@ impl ConfV1 {
         argon2: Argon2Params,
         rng: &mut impl CryptoRngCore,
     ) -> Result<()> {
+        check_slot_count(self.slots.len() + 1)?;
         self.slots
             .push(KeySlot::for_secret(master, secret, argon2, rng)?);
+        if let Secret::RsaPrivate(k) = secret {
+            let slot = self.slots.len() - 1;
+            if let Err(e) = self.vouch_slot(slot, master, k, rng) {
+                self.slots.pop();
+                return Err(e);
+            }
+        }
         Ok(())
     }
 }
@@ -197,6 +226,12 @@ pub fn json_schema() -> schemars::schema::RootSchema {
 impl Conf {
     /// Parses and validates a conf of either profile (no secret needed).
     pub fn parse(bytes: &[u8]) -> Result<Conf> {
+        if bytes.len() > MAX_CONF_BYTES {
+            return Err(Error::ConfCorrupt(format!(
+                "{} bytes: SPEC §5 reads confs of at most {MAX_CONF_BYTES}",
+                bytes.len()
+            )));
+        }
         let v: serde_json::Value = serde_json::from_slice(bytes)
             .map_err(|e| Error::ConfCorrupt(format!("not JSON: {e}")))?;
         let m = v
@@ -259,14 +294,31 @@ impl Conf {
         }
     }
 
-    /// Opens the conf: the codec for files and names of this volume.
+    /// Opens the conf: the codec for files and names of this volume. For
+    /// reading; a writer uses [`Conf::open_trusted`] (SPEC §4.5).
     pub fn open(&self, secret: &Secret) -> Result<Codec> {
+        self.open_trusted(secret).map(|(codec, _)| codec)
+    }
+
+    /// Opens the conf and says what the secret vouches for (SPEC §4.5): a
+    /// writer MUST NOT write with a codec whose trust is not
+    /// [`Trust::Vouched`] unless its user explicitly said so, and never with
+    /// a legacy RSA conf.
+    pub fn open_trusted(&self, secret: &Secret) -> Result<(Codec, Trust)> {
         match self {
             Conf::V1(c) => {
-                let mk = c.unlock(secret)?;
-                Ok(Codec::v1(&mk, c.chunk_size, c.encrypted_names))
+                let (slot, mk) = c.unlock_slot(secret)?;
+                let codec = Codec::v1(&mk, c.chunk_size, c.encrypted_names);
+                Ok((codec, c.trust(slot)))
             }
-            Conf::Legacy(c) => Ok(Codec::legacy(c.open(secret)?, c.chunk_size, c.enc_path)),
+            Conf::Legacy(c) => {
+                let codec = Codec::legacy(c.open(secret)?, c.chunk_size, c.enc_path);
+                let trust = match c.auth {
+                    LegacyAuth::Rsakey { .. } => Trust::LegacyRsa,
+                    LegacyAuth::Password { .. } => Trust::Vouched,
+                };
+                Ok((codec, trust))
+            }
         }
     }
 

@@ -69,23 +69,41 @@ pub struct V1Keys {
     pub conf: Key32,
 }
 
-fn expand<const N: usize>(master: &MasterKey, label: &str) -> [u8; N] {
-    let hk = Hkdf::<Sha256>::new(None, master.expose());
-    let mut out = [0u8; N];
-    hk.expand(label.as_bytes(), &mut out)
+/// HKDF-Extract over the master key with an empty salt (SPEC §3), for every
+/// label at once. `extract` also hands back the PRK itself, which the
+/// expansion does not need: that copy is wiped at once. The HMAC states keyed
+/// with the PRK live inside the returned `Hkdf`, which the hkdf crate does not
+/// zeroize; it is dropped as soon as the subkeys are expanded.
+fn extract(master: &MasterKey) -> Hkdf<Sha256> {
+    let (mut prk, hk) = Hkdf::<Sha256>::extract(None, master.expose());
+    prk.as_mut_slice().zeroize();
+    hk
+}
+
+/// HKDF-Expand straight into the key's own zeroize-on-drop storage, so no
+/// copy of the output is left behind in a plain buffer.
+fn expand_into(hk: &Hkdf<Sha256>, label: &str, out: &mut [u8]) {
+    hk.expand(label.as_bytes(), out)
         .expect("HKDF output length is small");
-    out
 }
 
 impl V1Keys {
     /// Derives every subkey from the master key.
     pub fn derive(master: &MasterKey) -> Self {
+        let hk = extract(master);
+        let key32 = |label: &str| {
+            let mut k = Key32([0; 32]);
+            expand_into(&hk, label, &mut k.0);
+            k
+        };
+        let mut name = SivKey([0; 64]);
+        expand_into(&hk, labels::NAMES, &mut name.0);
         V1Keys {
-            enc: Key32(expand(master, labels::CONTENT_ENC)),
-            mac: Key32(expand(master, labels::CONTENT_MAC)),
-            trailer: Key32(expand(master, labels::TRAILER_MAC)),
-            name: SivKey(expand(master, labels::NAMES)),
-            conf: Key32(expand(master, labels::CONF_MAC)),
+            enc: key32(labels::CONTENT_ENC),
+            mac: key32(labels::CONTENT_MAC),
+            trailer: key32(labels::TRAILER_MAC),
+            name,
+            conf: key32(labels::CONF_MAC),
         }
     }
 }

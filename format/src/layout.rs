@@ -9,6 +9,8 @@ use std::ops::{Range, RangeInclusive};
 
 /// Tag (32) + IV (16) in front of every chunk's ciphertext.
 pub const CHUNK_OVERHEAD: u64 = 48;
+/// Largest stored file length: the backing `off_t` is a signed 64-bit integer.
+pub const MAX_STORED: u64 = i64::MAX as u64;
 /// Largest chunk size (SPEC §6).
 pub const MAX_CHUNK_SIZE: u64 = 1 << 20;
 
@@ -69,6 +71,17 @@ impl Layout {
         let last = if r > 0 { self.chunk_stored_len(r) } else { 0 };
         full.saturating_mul(self.frame_len())
             .saturating_add(self.header_len + last + self.trailer_len)
+    }
+
+    /// SPEC §7.4: the largest plaintext size a file may have, so that its
+    /// stored size fits the backing filesystem's file offset (`off_t`, a
+    /// signed 64-bit integer): the most whole chunks that fit in
+    /// `2^63 − 1` stored bytes beside the header and trailer. Whole chunks
+    /// only, so the bound is one number per chunk size that is easy to state;
+    /// it gives up less than one chunk.
+    pub fn max_size(&self) -> u64 {
+        let room = MAX_STORED - self.header_len - self.trailer_len;
+        (room / self.frame_len()) * self.chunk_size
     }
 
     /// Every plaintext size whose stored size is `stored`, or `None`.

@@ -17,11 +17,13 @@ pub mod kdf;
 pub mod keys;
 pub mod layout;
 pub mod legacy;
+pub mod long_target;
 pub mod name;
 pub mod primitives;
 pub mod slots;
 pub mod stream;
 pub mod trailer;
+pub mod vouch;
 pub mod xattr;
 
 pub use codec::{Codec, Profile};
@@ -32,6 +34,7 @@ pub use kdf::Argon2Params;
 pub use keys::{MasterKey, Password};
 pub use layout::Layout;
 pub use slots::{KeySlot, Secret};
+pub use vouch::{Trust, Vouch};
 
 /// Standard base64 (with padding) for byte fields of the conf.
 pub(crate) mod serde_b64 {
@@ -46,5 +49,22 @@ pub(crate) mod serde_b64 {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let s = String::deserialize(d)?;
         STANDARD.decode(s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An optional base64 conf field: absent means `None`; when present it must
+/// be a base64 string (`null` is refused like any other wrong type).
+pub(crate) mod serde_b64_opt {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => super::serde_b64::serialize(b, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        super::serde_b64::deserialize(d).map(Some)
     }
 }

@@ -43,7 +43,8 @@ impl DirIv {
 /// What an on-disk directory entry is, before decryption.
 #[derive(Debug, PartialEq, Eq)]
 pub enum DiskName<'a> {
-    /// Our own metadata (conf, diriv, long-name sidecar): never shown.
+    /// Our own metadata (conf, diriv, long-name sidecar, long-target
+    /// sidecar, a symlink being renamed): never shown.
     Reserved,
     /// A hashed long name: the full encoding is in the sidecar `<name>.name`.
     Long(&'a str),
@@ -53,7 +54,11 @@ pub enum DiskName<'a> {
 
 /// Classifies an on-disk name of a directory with encrypted names.
 pub fn classify(disk: &str) -> DiskName<'_> {
-    if disk == CONF_NAME || disk == DIRIV_NAME {
+    if disk == CONF_NAME
+        || disk == DIRIV_NAME
+        || is_tmp(disk)
+        || crate::long_target::is_sidecar(disk)
+    {
         DiskName::Reserved
     } else if let Some(rest) = disk.strip_prefix(LONGNAME_PREFIX) {
         if rest.ends_with(LONGNAME_SUFFIX) {
@@ -146,25 +151,66 @@ pub fn check_sidecar(disk: &str, content: &str) -> Result<()> {
     }
 }
 
-/// Encrypts a symlink target with a caller-chosen nonce (SPEC §11).
-pub fn encrypt_symlink(key: &SivKey, nonce: &[u8; 16], target: &[u8]) -> String {
+/// Where a symlink target is stored (SPEC §11): the parent directory's IV
+/// and the entry's full encoded name (for a long name, the sidecar content,
+/// not the hashed disk name). The target is authenticated together with
+/// both, so it reads only under the name it was written for.
+#[derive(Clone, Copy, Debug)]
+pub struct SymlinkAt<'a> {
+    /// The parent directory's IV.
+    pub diriv: &'a DirIv,
+    /// The entry's full encoded name (base32, before the long-name rule).
+    pub encoded: &'a str,
+}
+
+/// Encrypts a symlink target with a caller-chosen nonce (SPEC §11):
+/// `base32(nonce || AES-SIV(K_name, ["fusecry/1 symlink", nonce, diriv, encoded], target))`.
+pub fn encrypt_symlink(key: &SivKey, at: SymlinkAt<'_>, nonce: &[u8; 16], target: &[u8]) -> String {
     let mut siv = Aes256Siv::new((&key.0).into());
     let ct = siv
-        .encrypt([SYMLINK_AD, &nonce[..]], target)
-        .expect("two headers");
+        .encrypt(symlink_ad(at, nonce), target)
+        .expect("four headers");
     let mut out = nonce.to_vec();
     out.extend_from_slice(&ct);
     BASE32_NOPAD.encode(&out)
 }
 
-/// Decrypts an on-disk symlink target.
-pub fn decrypt_symlink(key: &SivKey, stored: &[u8]) -> Result<Vec<u8>> {
+/// Decrypts the stored target of the symlink at `at`: anything but the
+/// target written for that directory and name is `BadSymlink`.
+pub fn decrypt_symlink(key: &SivKey, at: SymlinkAt<'_>, stored: &[u8]) -> Result<Vec<u8>> {
     let raw = BASE32_NOPAD.decode(stored).map_err(|_| Error::BadSymlink)?;
     if raw.len() < 32 {
         return Err(Error::BadSymlink);
     }
     let (nonce, ct) = raw.split_at(16);
     let mut siv = Aes256Siv::new((&key.0).into());
-    siv.decrypt([SYMLINK_AD, nonce], ct)
+    siv.decrypt(symlink_ad(at, nonce), ct)
         .map_err(|_| Error::BadSymlink)
+}
+
+/// The four AD components of a symlink target.
+fn symlink_ad<'a>(at: SymlinkAt<'a>, nonce: &'a [u8]) -> [&'a [u8]; 4] {
+    [SYMLINK_AD, nonce, &at.diriv.0[..], at.encoded.as_bytes()]
+}
+
+/// The plaintext length of a fusecry/1 stored target of `stored_len`
+/// characters (SPEC §11: `ceil((32 + n)·8/5)` characters), without
+/// decrypting it: what `lstat` reports as a symlink's size.
+pub fn symlink_target_len(stored_len: u64) -> u64 {
+    (stored_len * 5 / 8).saturating_sub(32)
+}
+
+/// Prefix of a symlink re-encrypted for a rename, before it is renamed
+/// over its destination (SPEC §10 reserved names).
+pub const TMP_PREFIX: &str = "fusecry.tmp.";
+
+/// A temporary on-disk name: `fusecry.tmp.` || base32(16 random bytes).
+pub fn tmp_name(random: &[u8; 16]) -> String {
+    format!("{TMP_PREFIX}{}", BASE32_NOPAD.encode(random))
+}
+
+/// True for a temporary on-disk name (`fusecry.tmp.*`): a leftover of an
+/// interrupted rename when found outside a rename in progress.
+pub fn is_tmp(disk: &str) -> bool {
+    disk.starts_with(TMP_PREFIX)
 }

@@ -1,5 +1,6 @@
 //! SPEC §4: key slots. Each slot holds the master key wrapped under one
 //! password (Argon2id + AES-SIV) or one RSA public key (RSA-OAEP-SHA256).
+//! What an RSA slot's signature vouches for is SPEC §4.5, in `vouch.rs`.
 
 use crate::error::{Error, Result};
 use crate::kdf::{argon2id, Argon2Params};
@@ -21,6 +22,20 @@ const PASSWORD_SLOT_AD: &[u8] = b"fusecry/1 password slot";
 const RSA_SLOT_LABEL: &str = "fusecry/1 rsa slot";
 /// Smallest RSA modulus we accept for new slots.
 pub const MIN_RSA_BITS: usize = 2048;
+/// SPEC §4: the most key slots a conf may hold. A wrong password runs every
+/// password slot's Argon2id, so this and the per-slot cap of §4.1 bound the
+/// whole unlock (32 slots, as LUKS2 has).
+pub const MAX_SLOTS: usize = 32;
+
+/// Refuses a conf of more than [`MAX_SLOTS`] slots, before any derivation.
+pub fn check_slot_count(n: usize) -> Result<()> {
+    if n > MAX_SLOTS {
+        return Err(Error::ConfCorrupt(format!(
+            "{n} key slots: SPEC §4 allows at most {MAX_SLOTS}"
+        )));
+    }
+    Ok(())
+}
 
 /// One key slot as stored in the conf.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -47,12 +62,27 @@ pub enum KeySlot {
     },
     /// Master key wrapped with RSA-OAEP-SHA256.
     Rsa {
-        /// "sha256:" + hex SHA-256 of the public key's SubjectPublicKeyInfo DER.
+        /// "sha256:" + hex SHA-256 of `public_key`.
         key_fingerprint: String,
+        /// The slot's public key: DER SubjectPublicKeyInfo, base64. Stored so
+        /// that anyone can check `signature` without the private key.
+        #[serde(with = "serde_b64")]
+        #[schemars(with = "String")]
+        public_key: Vec<u8>,
         /// OAEP ciphertext, modulus-sized, base64.
         #[serde(with = "serde_b64")]
         #[schemars(with = "String")]
         wrapped_key: Vec<u8>,
+        /// RSASSA-PSS signature by the slot's private key over the conf's
+        /// `params_mac` and this slot (SPEC §4.5), base64; absent when the
+        /// slot was made from the public key alone (not vouched for).
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "crate::serde_b64_opt"
+        )]
+        #[schemars(with = "Option<String>")]
+        signature: Option<Vec<u8>>,
     },
 }
 
@@ -118,16 +148,42 @@ pub fn check_slot_key(key: &RsaPublicKey) -> Result<()> {
     Ok(())
 }
 
-/// SPEC §4: "sha256:" + hex of SHA-256(SPKI DER).
-pub fn rsa_fingerprint(key: &RsaPublicKey) -> Result<String> {
-    let der = key
+/// The DER SubjectPublicKeyInfo of `key` (SPEC §4.2 `public_key`).
+pub fn spki_der(key: &RsaPublicKey) -> Result<Vec<u8>> {
+    Ok(key
         .to_public_key_der()
-        .map_err(|e| Error::BadRsaKey(e.to_string()))?;
-    let h = sha256(der.as_bytes());
-    Ok(format!("sha256:{}", hexlower(&h)))
+        .map_err(|e| Error::BadRsaKey(e.to_string()))?
+        .into_vec())
 }
 
-pub(crate) fn hexlower(b: &[u8]) -> String {
+/// SPEC §4.2: "sha256:" + hex of SHA-256(SPKI DER).
+pub fn rsa_fingerprint(key: &RsaPublicKey) -> Result<String> {
+    Ok(fingerprint_of_der(&spki_der(key)?))
+}
+
+fn fingerprint_of_der(der: &[u8]) -> String {
+    format!("sha256:{}", hexlower(&sha256(der)))
+}
+
+/// SPEC §5 step 6 for `public_key`: an RSA SubjectPublicKeyInfo of 2048 to
+/// 4096 bits, in exactly the DER fusecry writes (so that its fingerprint is
+/// the one §4.2 computes from the key).
+pub fn slot_public_key(der: &[u8]) -> Result<RsaPublicKey> {
+    let bad = || {
+        Error::ConfCorrupt(
+            "rsa slot: public_key is not the DER SubjectPublicKeyInfo of an RSA key of 2048 to 4096 bits"
+                .into(),
+        )
+    };
+    let key = RsaPublicKey::from_public_key_der(der).map_err(|_| bad())?;
+    if key.n().bits() < MIN_RSA_BITS || spki_der(&key).ok().as_deref() != Some(der) {
+        return Err(bad());
+    }
+    Ok(key)
+}
+
+/// Lower-case hex, as fingerprints (and `info`'s commitment) are written.
+pub fn hexlower(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
@@ -178,7 +234,9 @@ impl KeySlot {
         Self::password_with_salt(master, password, params, salt)
     }
 
-    /// Wraps `master` under an RSA public key with OAEP-SHA256.
+    /// Wraps `master` under an RSA public key with OAEP-SHA256. The slot
+    /// carries no signature: only [`crate::ConfV1::vouch_slot`], with the
+    /// private key, vouches for it.
     pub fn rsa(
         master: &MasterKey,
         key: &RsaPublicKey,
@@ -194,7 +252,9 @@ impl KeySlot {
             .map_err(|e| Error::BadRsaKey(e.to_string()))?;
         Ok(KeySlot::Rsa {
             key_fingerprint: rsa_fingerprint(key)?,
+            public_key: spki_der(key)?,
             wrapped_key: wrapped,
+            signature: None,
         })
     }
 
@@ -241,16 +301,32 @@ impl KeySlot {
             }
             KeySlot::Rsa {
                 key_fingerprint,
+                public_key,
                 wrapped_key,
+                signature: _,
             } => {
                 let hex_ok = key_fingerprint.strip_prefix("sha256:").is_some_and(|h| {
                     h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
                 });
-                if !hex_ok || wrapped_key.len() < MIN_RSA_BITS / 8 {
+                if !hex_ok {
                     return Err(Error::ConfCorrupt(
-                        "rsa slot: bad fingerprint or wrapped_key".into(),
+                        "rsa slot: key_fingerprint is not sha256: and 64 lower-case hex digits"
+                            .into(),
                     ));
                 }
+                let key = slot_public_key(public_key)?;
+                if fingerprint_of_der(public_key) != *key_fingerprint {
+                    return Err(Error::ConfCorrupt(
+                        "rsa slot: key_fingerprint is not the fingerprint of public_key".into(),
+                    ));
+                }
+                if wrapped_key.len() != key.size() {
+                    return Err(Error::ConfCorrupt(
+                        "rsa slot: wrapped_key is not as long as the key's modulus".into(),
+                    ));
+                }
+                // The signature is not checked here: a missing or invalid
+                // one makes the slot unvouched (§4.5), never the conf corrupt.
             }
         }
         Ok(())
@@ -277,42 +353,30 @@ impl KeySlot {
                 };
                 let kek = argon2id(pw.expose().as_bytes(), salt, &params)?;
                 let mut siv = Aes256Siv::new(kek.as_ref().into());
-                match siv.decrypt([password_ad(&params, salt)], wrapped_key) {
-                    Ok(mut mk) if mk.len() == 32 => {
-                        let mut b = [0u8; 32];
-                        b.copy_from_slice(&mk);
-                        zeroize::Zeroize::zeroize(&mut mk);
-                        Ok(Some(MasterKey::from_bytes(b)))
-                    }
-                    _ => Ok(None),
-                }
+                Ok(siv
+                    .decrypt([password_ad(&params, salt)], wrapped_key)
+                    .ok()
+                    .and_then(master_key))
             }
             (
                 KeySlot::Rsa {
                     key_fingerprint,
                     wrapped_key,
+                    ..
                 },
                 Secret::RsaPrivate(k),
-            ) => {
-                if *key_fingerprint != rsa_fingerprint(&k.to_public_key())? {
-                    return Ok(None);
-                }
-                // Blinded, to blunt timing attacks on the private key.
-                match k.decrypt_blinded(
-                    &mut rand_core::OsRng,
-                    Oaep::new_with_label::<sha2::Sha256, _>(RSA_SLOT_LABEL),
-                    wrapped_key,
-                ) {
-                    Ok(mut mk) if mk.len() == 32 => {
-                        let mut b = [0u8; 32];
-                        b.copy_from_slice(&mk);
-                        zeroize::Zeroize::zeroize(&mut mk);
-                        Ok(Some(MasterKey::from_bytes(b)))
-                    }
-                    _ => Ok(None),
-                }
-            }
+            ) => rsa_unwrap(k, key_fingerprint, wrapped_key),
             _ => Ok(None),
+        }
+    }
+
+    /// The RSA slot's fingerprint; `None` for a password slot.
+    pub fn key_fingerprint(&self) -> Option<&str> {
+        match self {
+            KeySlot::Rsa {
+                key_fingerprint, ..
+            } => Some(key_fingerprint),
+            KeySlot::Password { .. } => None,
         }
     }
 
@@ -332,6 +396,37 @@ impl KeySlot {
     }
 }
 
+/// SPEC §4.3 step 2 for one RSA slot: `Ok(None)` when `key` is not the
+/// slot's key or the OAEP decoding fails.
+pub(crate) fn rsa_unwrap(
+    key: &RsaPrivateKey,
+    key_fingerprint: &str,
+    wrapped_key: &[u8],
+) -> Result<Option<MasterKey>> {
+    if key_fingerprint != rsa_fingerprint(&key.to_public_key())? {
+        return Ok(None);
+    }
+    // Blinded, to blunt timing attacks on the private key.
+    Ok(key
+        .decrypt_blinded(
+            &mut rand_core::OsRng,
+            Oaep::new_with_label::<sha2::Sha256, _>(RSA_SLOT_LABEL),
+            wrapped_key,
+        )
+        .ok()
+        .and_then(master_key))
+}
+
+/// An unwrapped slot's plaintext as the master key: exactly 32 bytes, else
+/// the slot did not open. The buffer is zeroized either way.
+fn master_key(mut unwrapped: Vec<u8>) -> Option<MasterKey> {
+    let mk = <[u8; 32]>::try_from(unwrapped.as_slice())
+        .ok()
+        .map(MasterKey::from_bytes);
+    zeroize::Zeroize::zeroize(&mut unwrapped);
+    mk
+}
+
 /// Unwraps the master key from the first slot that `secret` opens.
 pub fn unwrap_any(slots: &[KeySlot], secret: &Secret) -> Result<MasterKey> {
     unwrap_with_index(slots, secret).map(|(_, mk)| mk)
@@ -341,6 +436,12 @@ pub fn unwrap_any(slots: &[KeySlot], secret: &Secret) -> Result<MasterKey> {
 pub fn unwrap_with_index(slots: &[KeySlot], secret: &Secret) -> Result<(usize, MasterKey)> {
     if let Secret::RsaPublic(_) = secret {
         return Err(Error::PublicKeyOnly);
+    }
+    // Every cap is checked before the first derivation (SPEC §4.1), not
+    // only for the slots tried before the one that opens.
+    check_slot_count(slots.len())?;
+    for s in slots {
+        s.validate()?;
     }
     for (i, s) in slots.iter().enumerate() {
         if let Some(mk) = s.unwrap_key(secret)? {

@@ -134,6 +134,19 @@ fn spawn_reader<'s, R: Read + Send>(
     rx
 }
 
+/// The pipelines wait on channels while their chunks run on the rayon pool.
+/// On a rayon worker that wait would hold a thread the chunks need, and with
+/// every worker so held nothing moves again (fsck did this with two large
+/// files on two workers): refused with an error instead of hanging.
+fn off_rayon_workers() -> Result<()> {
+    match rayon::current_thread_index() {
+        None => Ok(()),
+        Some(_) => Err(Error::Io(io::Error::other(
+            "a stream pipeline must not run on a rayon worker thread",
+        ))),
+    }
+}
+
 fn writer_stopped() -> Error {
     Error::Io(io::Error::other("the output writer stopped"))
 }
@@ -153,6 +166,7 @@ pub fn encrypt<R: Read + Send, W: Write + Send>(
     rng: &mut impl CryptoRngCore,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<u64> {
+    off_rayon_workers()?;
     let layout = *codec.layout();
     let cs = layout.chunk_size as usize;
     let frame = layout.frame_len() as usize;
@@ -318,6 +332,7 @@ fn run_decoder<R: Read + Send, W: Write>(
     progress: &(dyn Fn(u64) + Sync),
     frames_per_block: usize,
 ) -> Result<()> {
+    off_rayon_workers()?;
     let layout = *codec.layout();
     let hl = layout.header_len as usize;
     let mut head = Vec::new();
@@ -703,6 +718,27 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn refused_on_a_rayon_worker_instead_of_deadlocking() {
+        let [codec, _] = codecs(4096);
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let id = FileId::random(&mut rng);
+        let stored = encrypt_to_vec(&codec, &id, &[1; 10_000], Target::File, &mut rng);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let (dec, ver) = pool.install(|| {
+            (
+                decrypt_to_vec(&codec, &stored),
+                verify(&codec, &mut &stored[..], &|_| {}),
+            )
+        });
+        assert!(matches!(dec, Err(Error::Io(_))), "{dec:?}");
+        assert!(ver.is_err(), "{ver:?}");
+        assert_eq!(decrypt_to_vec(&codec, &stored).unwrap(), vec![1; 10_000]);
     }
 
     #[test]

@@ -70,6 +70,15 @@ fn mutate(mut v: Vec<u8>, ms: &[Mutation]) -> Vec<u8> {
     v
 }
 
+/// Where the fixture symlink lives (any directory IV and encoded name do).
+fn link_at() -> name::SymlinkAt<'static> {
+    static IV: DirIv = DirIv([9; 16]);
+    name::SymlinkAt {
+        diriv: &IV,
+        encoded: "LINKNAMEAAAAAAAAAAAAAAAAAAAA",
+    }
+}
+
 struct Fixtures {
     v1: Codec,
     legacy: Codec,
@@ -137,7 +146,7 @@ fn fx() -> &'static Fixtures {
             .iter()
             .map(|n| name::encrypt(&keys.name, &DirIv([9; 16]), n).unwrap())
             .collect();
-        let symlink = name::encrypt_symlink(&keys.name, &[5; 16], b"../target");
+        let symlink = name::encrypt_symlink(&keys.name, link_at(), &[5; 16], b"../target");
         let legacy_names = ["a", "hello.txt", &"y".repeat(100)]
             .iter()
             .map(|n| legacy.encrypt_name(None, n, &mut rng).unwrap().0)
@@ -305,9 +314,11 @@ fn names_and_symlinks() {
         let m = mutated(valid);
         let ok = name::decrypt(&k.name, &d, &s).is_err()
             && (m == *valid || name::decrypt(&k.name, &d, &m).is_err())
-            && name::decrypt_symlink(&k.name, &b).is_err();
+            && name::decrypt_symlink(&k.name, link_at(), &b).is_err();
         let sm = mutate(f.symlink.clone().into_bytes(), &ms);
-        let ok = ok && (sm == f.symlink.as_bytes() || name::decrypt_symlink(&k.name, &sm).is_err());
+        let ok = ok
+            && (sm == f.symlink.as_bytes()
+                || name::decrypt_symlink(&k.name, link_at(), &sm).is_err());
         // Legacy names have no MAC: garbage may decode; it must not panic.
         let _ = f.legacy.decrypt_name(None, &s);
         let _ = f.legacy.decrypt_name(None, &mutated(lvalid));

@@ -7,6 +7,7 @@ use fusecry_format::conf::{Conf, ConfV1, NewConf};
 use fusecry_format::legacy::LegacyConf;
 use fusecry_format::name::DirIv;
 use fusecry_format::stream::{self, Target};
+use fusecry_format::xattr::Owner;
 use fusecry_format::{Argon2Params, FileId, MasterKey, Password, Secret};
 use fusecry_format_fuzz::{legacy, v1, DetRng};
 use std::path::{Path, PathBuf};
@@ -146,7 +147,9 @@ fn main() {
                 &[&[0u8][..], d.as_bytes()].concat(),
             );
         }
-        let t = v1c.encrypt_symlink(n.as_bytes(), &mut rng);
+        let t = v1c
+            .encrypt_symlink(Some(&DirIv([3; 16])), "LINK", n.as_bytes(), &mut rng)
+            .unwrap();
         out.put(
             "names",
             &format!("raw_symlink_{i}"),
@@ -182,7 +185,8 @@ fn main() {
             &format!("raw_name_{i}"),
             &[&[0u8][..], d.as_bytes()].concat(),
         );
-        let val = v1c.encrypt_xattr_value(n.as_bytes(), &mut rng);
+        let id = FileId([5; 16]);
+        let val = v1c.encrypt_xattr_value(Owner::File(&id), "user.a", n.as_bytes(), &mut rng);
         out.put(
             "xattr",
             &format!("raw_value_{i}"),

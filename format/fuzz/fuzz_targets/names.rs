@@ -13,7 +13,8 @@
 //! * 2 (legacy names): `payload = iv[16] || name`: round trip (legacy names
 //!   carry no MAC, so an edit only has to not panic).
 //! * 3 (symlinks): `payload = op || pos[2] || val || nonce seed[8] || target`:
-//!   round trip, then an edited target must be refused.
+//!   round trip, then an edited target, or the target under another
+//!   directory or name (SPEC §11 binding), must be refused.
 #![no_main]
 use fusecry_format::name::{
     check_sidecar, classify, long_disk_name, sidecar_name, DirIv, DiskName, NAME_MAX,
@@ -25,7 +26,7 @@ use libfuzzer_sys::fuzz_target;
 fn raw(codecs: &[Codec], payload: &[u8]) {
     let diriv = DirIv([3; 16]);
     for c in codecs {
-        let _ = c.decrypt_symlink(payload);
+        let _ = c.decrypt_symlink(Some(&diriv), "LINK", payload);
     }
     let _ = DirIv::from_bytes(payload);
     let Ok(s) = std::str::from_utf8(payload) else {
@@ -107,13 +108,23 @@ fn symlinks(c: &Codec, payload: &[u8]) {
     let (op, pos, val) = (cur.u8(), cur.u16(), cur.u8());
     let mut rng = DetRng(cur.u64());
     let target = cur.rest();
-    let stored = c.encrypt_symlink(target, &mut rng);
-    assert_eq!(c.decrypt_symlink(&stored).unwrap(), target);
+    let diriv = DirIv([3; 16]);
+    let stored = c
+        .encrypt_symlink(Some(&diriv), "LINK", target, &mut rng)
+        .unwrap();
+    assert_eq!(
+        c.decrypt_symlink(Some(&diriv), "LINK", &stored).unwrap(),
+        target
+    );
+    assert!(c.decrypt_symlink(Some(&diriv), "LINC", &stored).is_err());
+    assert!(c
+        .decrypt_symlink(Some(&DirIv([4; 16])), "LINK", &stored)
+        .is_err());
     let Ok(s) = String::from_utf8(stored) else {
         panic!("encrypted symlink target is not text")
     };
     if let Some(e) = edit_b32(&s, op, pos, val) {
-        if let Ok(t) = c.decrypt_symlink(e.as_bytes()) {
+        if let Ok(t) = c.decrypt_symlink(Some(&diriv), "LINK", e.as_bytes()) {
             panic!("edited target {e:?} decoded to {t:?}");
         }
     }

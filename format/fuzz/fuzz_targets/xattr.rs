@@ -8,16 +8,18 @@
 //!   must fit 255 bytes and decode back; a name edited by one base32
 //!   character must be refused (or not be ours).
 //! * 2 (values): `payload = op || pos[2] || val || seed[8] || value`: round
-//!   trip, then a flipped, cut or extended value must be refused.
+//!   trip, then a flipped, cut or extended value, or the value under another
+//!   name or file (SPEC §11.1 binding), must be refused.
 #![no_main]
-use fusecry_format::xattr::{DISK_PREFIX, NAME_MAX};
-use fusecry_format::Codec;
+use fusecry_format::xattr::{Owner, DISK_PREFIX, NAME_MAX};
+use fusecry_format::{Codec, FileId};
 use fusecry_format_fuzz::{edit_b32, legacy, v1, Cursor, DetRng};
 use libfuzzer_sys::fuzz_target;
 
 fn raw(codecs: &[Codec], payload: &[u8]) {
+    let id = FileId([5; 16]);
     for c in codecs {
-        match c.decrypt_xattr_value(payload) {
+        match c.decrypt_xattr_value(Owner::File(&id), "user.a", payload) {
             Ok(v) if !c.encrypts_xattrs() => assert_eq!(v, payload),
             _ => {}
         }
@@ -68,9 +70,15 @@ fn values(c: &Codec, payload: &[u8]) {
     let (op, pos, val) = (cur.u8(), cur.u16() as usize, cur.u8());
     let mut rng = DetRng(cur.u64());
     let value = cur.rest();
-    let stored = c.encrypt_xattr_value(value, &mut rng);
+    let (id, other) = (FileId([5; 16]), FileId([6; 16]));
+    let f = Owner::File(&id);
+    let stored = c.encrypt_xattr_value(f, "user.a", value, &mut rng);
     assert_eq!(stored.len(), value.len() + 32);
-    assert_eq!(c.decrypt_xattr_value(&stored).unwrap(), value);
+    assert_eq!(c.decrypt_xattr_value(f, "user.a", &stored).unwrap(), value);
+    assert!(c.decrypt_xattr_value(f, "user.b", &stored).is_err());
+    assert!(c
+        .decrypt_xattr_value(Owner::File(&other), "user.a", &stored)
+        .is_err());
     let mut m = stored.clone();
     match op % 3 {
         0 => m[pos % stored.len()] ^= val | 1,
@@ -78,7 +86,7 @@ fn values(c: &Codec, payload: &[u8]) {
         _ => m.push(val),
     }
     assert!(
-        c.decrypt_xattr_value(&m).is_err(),
+        c.decrypt_xattr_value(f, "user.a", &m).is_err(),
         "edited xattr value accepted"
     );
 }

@@ -4,7 +4,7 @@
 use super::chunk::{make_sample, sample_ok};
 use super::LegacyKeys;
 use crate::error::{Error, Result};
-use crate::kdf::{latin1, pbkdf2_sha1};
+use crate::kdf::{check_legacy_iterations, latin1, pbkdf2_sha1, LEGACY_MAX_ITERATIONS};
 use crate::keys::{Key32, Password};
 use crate::layout::chunk_size_valid;
 use crate::slots::Secret;
@@ -109,10 +109,17 @@ impl LegacyConf {
         let auth = match typ {
             "password" => LegacyAuth::Password {
                 salt: b64_field(m, "_FuseCryConf__kdf_salt")?,
-                iterations: u32::try_from(uint_field(m, "kdf_iters")?)
-                    .ok()
-                    .filter(|&i| i > 0)
-                    .ok_or_else(|| Error::ConfCorrupt("\"kdf_iters\" out of range".into()))?,
+                iterations: {
+                    let n = uint_field(m, "kdf_iters")?;
+                    let n = u32::try_from(n).map_err(|_| {
+                        Error::ConfCorrupt(format!(
+                            "\"kdf_iters\" is {n}: SPEC §15.1 reads 1 to {LEGACY_MAX_ITERATIONS}"
+                        ))
+                    })?;
+                    // Before any derivation: the count bounds the unlock time.
+                    check_legacy_iterations(n)?;
+                    n
+                },
             },
             "rsakey" => LegacyAuth::Rsakey {
                 key_size: u32::try_from(uint_field(m, "rsa_key_size")?)
@@ -146,7 +153,7 @@ impl LegacyConf {
         let k = match (&self.auth, secret) {
             (LegacyAuth::Password { salt, iterations }, Secret::Password(pw)) => {
                 let pw = latin1(pw.expose())?;
-                Key32::from_bytes(*pbkdf2_sha1(&pw, salt, *iterations))
+                Key32::from_bytes(*pbkdf2_sha1(&pw, salt, *iterations)?)
             }
             (LegacyAuth::Rsakey { enc_key, .. }, Secret::RsaPrivate(k)) => {
                 super::rsa::unwrap(k, enc_key)?
@@ -179,7 +186,7 @@ impl LegacyConf {
             return Err(Error::BadPassword("the password is empty"));
         }
         let pw = latin1(password.expose())?;
-        let keys = LegacyKeys::new(Key32::from_bytes(*pbkdf2_sha1(&pw, &salt, iterations)));
+        let keys = LegacyKeys::new(Key32::from_bytes(*pbkdf2_sha1(&pw, &salt, iterations)?));
         let sample = make_sample(&keys, &sample_iv, sample_plain);
         Ok((
             LegacyConf {
