@@ -4,7 +4,8 @@
 Written from SPEC.md alone, with the Python standard library and pyca
 `cryptography` (>= 44, for Argon2id); it shares no code with the Rust crates.
 For every vector of both profiles (fusecry/1 and legacy-0.11) it opens the
-conf, then reads the file, stream, name or symlink target, or walks the
+conf (and, for conf vectors, checks whether the secret vouches for it, §4.5),
+then reads the file, stream, name or symlink target, or walks the
 volume tree (every entry, its on-disk path and the one damaged entry against
 the manifest), and compares the result, or the failure class of SPEC §13, with
 the vector. For vectors marked `reproducible` it also re-encrypts from the
@@ -33,7 +34,7 @@ import time
 
 try:
     import cryptography
-    from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
+    from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -208,12 +209,27 @@ LABELS = {  # §3
 V1_FIELDS = {"format", "chunk_size", "encrypted_names", "content_cipher", "name_cipher",
              "features", "slots", "params_mac"}
 PW_FIELDS = {"type", "kdf", "m_cost_kib", "t_cost", "p_cost", "salt", "wrapped_key"}
-RSA_FIELDS = {"type", "key_fingerprint", "wrapped_key"}
+RSA_FIELDS = {"type", "key_fingerprint", "public_key", "wrapped_key"}  # and "signature" (§4.5)
+PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
 
 
 class Conf:
-    def __init__(self, profile, cs, names, keys):
+    def __init__(self, profile, cs, names, keys, vouched):
         self.profile, self.cs, self.names, self.k = profile, cs, names, keys
+        self.vouched = vouched  # §4.5: whether the secret vouches for the conf
+
+
+def rsa_slot_vouched(s, params_mac):  # §4.5
+    if "signature" not in s:
+        return False
+    msg = (b"fusecry/1 rsa slot signature" + lp(params_mac) + lp(s["key_fingerprint"].encode())
+           + lp(base64.b64decode(s["public_key"])) + lp(base64.b64decode(s["wrapped_key"])))
+    pub = serialization.load_der_public_key(base64.b64decode(s["public_key"]))
+    try:
+        pub.verify(base64.b64decode(s["signature"]), msg, PSS, hashes.SHA256())
+        return True
+    except InvalidSignature:
+        return False
 
 
 def load_key(pem):
@@ -231,6 +247,8 @@ def load_key(pem):
 
 
 def open_conf(text, password, key_pem):
+    if len(text.encode("utf-8") if isinstance(text, str) else text) > 1048576:  # §5: 1 MiB
+        raise Fail("ConfCorrupt", "conf over 1 MiB")
     try:
         j = json.loads(text)
     except ValueError:
@@ -262,8 +280,8 @@ def open_v1(j, password, key_pem):  # §5.2, steps in order
         raise Fail("UnsupportedVersion", "ciphers %r" % ((j["content_cipher"], j["name_cipher"]),))
     check_chunk_size(j["chunk_size"])
     slots = j["slots"]
-    if not slots:
-        raise Fail("ConfCorrupt", "no slot")
+    if not slots or len(slots) > 32:  # §4: one to 32 slots
+        raise Fail("ConfCorrupt", "%d slots" % len(slots))
     for s in slots:
         if not isinstance(s, dict) or s.get("type") not in ("password", "rsa"):
             raise Fail("ConfCorrupt", "slot type")
@@ -274,18 +292,32 @@ def open_v1(j, password, key_pem):  # §5.2, steps in order
                 raise Fail("UnsupportedVersion" if isinstance(s["kdf"], str) else "ConfCorrupt",
                            "kdf %r" % s["kdf"])
             m, t, p = s["m_cost_kib"], s["t_cost"], s["p_cost"]
-            if not (is_int(m) and is_int(t) and is_int(p) and 8 <= m <= 4194304
-                    and 1 <= t <= 100 and 1 <= p <= 64 and m >= 8 * p):
+            if not (is_int(m) and is_int(t) and is_int(p) and 8 <= m <= 1048576
+                    and 1 <= t <= 100 and 1 <= p <= 64 and m >= 8 * p
+                    and m * t <= 4194304):  # §4.1 ranges and cost cap
                 raise Fail("ConfCorrupt", "Argon2id parameters out of range")
             b64field(s["salt"], 16)
             b64field(s["wrapped_key"], 48)
         else:
-            if set(s) != RSA_FIELDS:
+            if set(s) - {"signature"} != RSA_FIELDS:
                 raise Fail("ConfCorrupt", "rsa slot fields")
             if not (isinstance(s["key_fingerprint"], str)
                     and re.fullmatch(r"sha256:[0-9a-f]{64}", s["key_fingerprint"])):
                 raise Fail("ConfCorrupt", "key_fingerprint")
-            b64field(s["wrapped_key"], atleast=256)
+            der = b64field(s["public_key"])
+            try:
+                pub = serialization.load_der_public_key(der)
+            except (ValueError, UnsupportedAlgorithm):
+                raise Fail("ConfCorrupt", "public_key is not a DER SubjectPublicKeyInfo")
+            if (not isinstance(pub, rsa.RSAPublicKey) or not 2048 <= pub.key_size <= 4096
+                    or pub.public_bytes(serialization.Encoding.DER,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo) != der):
+                raise Fail("ConfCorrupt", "public_key is not an RSA key of 2048 to 4096 bits")
+            if "sha256:" + hashlib.sha256(der).hexdigest() != s["key_fingerprint"]:
+                raise Fail("ConfCorrupt", "key_fingerprint is not public_key's")
+            b64field(s["wrapped_key"], (pub.key_size + 7) // 8)
+            if "signature" in s:
+                b64field(s["signature"])
     params_mac = b64field(j["params_mac"], 32)
 
     mk = None  # step 7, §4.3
@@ -310,7 +342,7 @@ def open_v1(j, password, key_pem):  # §5.2, steps in order
             if len(k) == 32:
                 if s["key_fingerprint"] != fpr:
                     raise Mismatch("slot opened but its key_fingerprint is not %s" % fpr)
-                mk = k
+                mk, opened = k, s
                 break
     elif password is not None:
         for s in slots:
@@ -323,6 +355,7 @@ def open_v1(j, password, key_pem):  # §5.2, steps in order
             ad = b"fusecry/1 password slot" + u32le(m) + u32le(t) + u32le(p) + salt
             try:
                 mk = AESSIV(kek).decrypt(base64.b64decode(s["wrapped_key"]), [ad])
+                opened = s
                 break
             except InvalidTag:
                 continue
@@ -335,7 +368,8 @@ def open_v1(j, password, key_pem):  # §5.2, steps in order
          + u32le(len(feats)) + b"".join(lp(f.encode()) for f in feats))
     if not hmac.compare_digest(hmac256(keys["conf"], p), params_mac):  # step 8
         raise Fail("ConfCorrupt", "params_mac does not verify")
-    return Conf("fusecry/1", j["chunk_size"], j["encrypted_names"], keys)
+    vouched = opened["type"] == "password" or rsa_slot_vouched(opened, params_mac)
+    return Conf("fusecry/1", j["chunk_size"], j["encrypted_names"], keys, vouched)
 
 
 def open_legacy(j, password, key_pem):  # §15.1, §15.2
@@ -356,7 +390,7 @@ def open_legacy(j, password, key_pem):  # §15.1, §15.2
     if typ == "password":
         salt = b64field(j.get("_FuseCryConf__kdf_salt"))
         iters = j.get("kdf_iters")
-        if not is_int(iters) or iters < 1:
+        if not is_int(iters) or not 1 <= iters <= 10000000:  # §15.1 iteration cap
             raise Fail("ConfCorrupt", "kdf_iters")
         if password is None:
             raise Fail("WrongKey", "a password conf needs the password")
@@ -386,7 +420,8 @@ def open_legacy(j, password, key_pem):  # §15.1, §15.2
     mkey = hashlib.sha256(k).digest()
     if not hmac.compare_digest(hmac256(mkey, sample[32:]), sample[:32]):
         raise Fail("WrongKey", "sample check fails")
-    return Conf("legacy-0.11", cs, j["enc_path"], {"K": k, "M": mkey})
+    # §15.2: a legacy RSA conf never vouches (anyone with the public key writes one).
+    return Conf("legacy-0.11", cs, j["enc_path"], {"K": k, "M": mkey}, typ == "password")
 
 
 # ---------------------------------------------------------------- fusecry/1 contents (§7, §12)
@@ -562,11 +597,48 @@ def legacy_name_decode(c, disk):
     return check_plain_name(b, "BadName")
 
 
-def symlink_encode(c, target, nonce):
-    return b32enc(nonce + AESSIV(c.k["name"]).encrypt(target, [b"fusecry/1 symlink", nonce]))
+# §11.2: a stored target longer than a symlink holds is kept out of line.
+TARGET = "fusecry.target."
+INLINE_MAX = 4095
 
 
-def symlink_decode(c, stored):
+def target_marker(stored):
+    return TARGET + b32enc(hashlib.sha256(stored).digest())
+
+
+def target_place(stored):
+    """(what the symlink holds, (sidecar name, content) or None)."""
+    if len(stored) <= INLINE_MAX:
+        return stored, None
+    m = target_marker(stored)
+    return m.encode("ascii"), (m, stored)
+
+
+def target_resolve(link, d):
+    """The full stored target behind what the symlink in directory d holds."""
+    if len(link) != 67 or not link.startswith(TARGET.encode("ascii")):
+        return link
+    m = link.decode("ascii", "replace")
+    try:
+        with open(os.path.join(d, os.fsencode(m)), "rb") as f:
+            stored = f.read()
+    except OSError:
+        raise Fail("BadSymlink", "long target without its sidecar")
+    if len(stored) <= INLINE_MAX or target_marker(stored) != m:
+        raise Fail("BadSymlink", "sidecar does not match the marker")
+    return stored
+
+
+def symlink_ad(nonce, diriv, encoded):
+    """§11: the target is bound to the parent's IV and the link's full encoded name."""
+    return [b"fusecry/1 symlink", nonce, diriv, encoded.encode("ascii")]
+
+
+def symlink_encode(c, target, nonce, diriv, encoded):
+    return b32enc(nonce + AESSIV(c.k["name"]).encrypt(target, symlink_ad(nonce, diriv, encoded)))
+
+
+def symlink_decode(c, stored, diriv, encoded):
     try:
         s = stored.decode("ascii")
     except UnicodeDecodeError:
@@ -575,7 +647,7 @@ def symlink_decode(c, stored):
     if len(raw) < 32:
         raise Fail("BadSymlink", "shorter than 32 bytes")
     try:
-        return AESSIV(c.k["name"]).decrypt(raw[16:], [b"fusecry/1 symlink", raw[:16]])
+        return AESSIV(c.k["name"]).decrypt(raw[16:], symlink_ad(raw[:16], diriv, encoded))
     except (InvalidTag, ValueError):
         raise Fail("BadSymlink", "AES-SIV verification fails")
 
@@ -644,9 +716,12 @@ def read_volume(c, root):
                 continue
             if is_root and disk == CONF_NAME:
                 continue
-            if v1names and (disk == DIRIV_NAME or (disk.startswith(LONG) and disk.endswith(".name"))):
+            if v1names and (disk == DIRIV_NAME or disk.startswith("fusecry.tmp.")
+                            or disk.startswith(TARGET)
+                            or (disk.startswith(LONG) and disk.endswith(".name"))):
                 continue
             dpath = join(dprefix, disk)
+            encoded = disk
             try:
                 if not c.names:
                     name = check_plain_name(braw, "BadName")
@@ -655,6 +730,7 @@ def read_volume(c, root):
                 else:
                     side = read_sidecar(full) if disk.startswith(LONG) else None
                     name = v1_name_decode(c, diriv, disk, side)
+                    encoded = side or disk
             except Fail as e:
                 w.damage.append((None, dpath, e.cls, e.why))
                 continue
@@ -665,7 +741,9 @@ def read_volume(c, root):
             try:
                 if stat.S_ISLNK(mode):
                     t = os.readlink(full)
-                    w.nodes[path] = (("symlink", symlink_decode(c, t) if v1names else t), dpath)
+                    if v1names:
+                        t = symlink_decode(c, target_resolve(t, d), diriv, encoded)
+                    w.nodes[path] = (("symlink", t), dpath)
                 elif stat.S_ISDIR(mode):
                     w.nodes[path] = (("dir",), dpath)
                     walk(full, path, dpath, False)
@@ -705,7 +783,7 @@ def write_volume(c, entries, contents, conf_bytes, root_iv, rng):
     """The writer's tree in memory (SPEC §10, §11, §7; §15 for legacy),
     drawing from rng in manifest order: directory: name (legacy name IV),
     then directory IV; file: name, file id (legacy too), one IV per chunk;
-    symlink: nonce, then name. Returns (tree_bytes-like map, disk paths)."""
+    symlink: name, then nonce. Returns (tree_bytes-like map, disk paths)."""
     legacy, v1names = c.profile == "legacy-0.11", c.names and c.profile == "fusecry/1"
     out = {CONF_NAME: ("file", conf_bytes)}
     ivs, disk_of, disks = {"": root_iv}, {"": ""}, []
@@ -714,10 +792,6 @@ def write_volume(c, entries, contents, conf_bytes, root_iv, rng):
     for e, content in zip(entries, contents):
         parent, _, leaf = e["path"].rpartition("/")
         pdisk = disk_of[parent]
-        stored = None
-        if e["kind"] == "symlink":
-            t = e["target"].encode("utf-8")
-            stored = symlink_encode(c, t, rng.draw(16)).encode("ascii") if v1names else t
         if not c.names:
             disk, side = leaf, None
         elif legacy:
@@ -739,7 +813,14 @@ def write_volume(c, entries, contents, conf_bytes, root_iv, rng):
             out[rel] = ("file", legacy_write(c, content, rng, False) if legacy
                         else v1_write(c, content, fid, rng))
         else:
-            out[rel] = ("symlink", stored)
+            t = e["target"].encode("utf-8")
+            if v1names:  # §11: bound to the directory IV and the encoded name
+                t = symlink_encode(c, t, rng.draw(16), ivs[parent], side or disk).encode("ascii")
+                t, out_of_line = target_place(t)
+                if out_of_line:
+                    m, stored = out_of_line
+                    out[pdisk + "/" + m if pdisk else m] = ("file", stored)
+            out[rel] = ("symlink", t)
         disk_of[e["path"]] = rel
         disks.append(rel)
     return out, disks
@@ -881,6 +962,9 @@ def check(v, kind, vdir):
         if c.profile != v["profile"]:
             raise Mismatch("conf is %s, vector says %s" % (c.profile, v["profile"]))
         if kind == "conf":
+            if c.vouched != v.get("vouched"):
+                raise Mismatch("the secret %s for the conf, the vector says vouched %r"
+                               % ("vouches" if c.vouched else "does not vouch", v.get("vouched")))
             return "success", None
         if kind == "volume":
             got, where = check_volume(v, c, vdir)
@@ -904,10 +988,17 @@ def check(v, kind, vdir):
             if v.get("file_id") is not None:
                 expect_equal("file_id", st[4:20], bytes.fromhex(v["file_id"]))
         elif kind == "symlink":
-            got = symlink_decode(c, st)
-            if v["reproducible"]:
-                expect_equal("re-encryption", symlink_encode(c, pt, Rng(seed).draw(16)),
-                             st.decode("ascii"))
+            if c.names and not legacy:
+                diriv = bytes.fromhex(v["dir_iv"])
+                encoded = v.get("sidecar") or v["disk_name"]
+                got = symlink_decode(c, st, diriv, encoded)
+                if v["reproducible"]:  # the nonce is the seed's first draw
+                    expect_equal("re-encryption", symlink_encode(
+                        c, pt, Rng(seed).draw(16), diriv, encoded), st.decode("ascii"))
+            else:  # §11: plain names store the target as it is
+                got = st
+                if v["reproducible"]:
+                    expect_equal("stored target", st, pt)
         elif kind == "name":
             if not c.names:
                 raise Mismatch("name vector on a plain-name conf")

@@ -117,6 +117,7 @@ fn base(
         name: None,
         disk_name: None,
         sidecar: None,
+        vouched: None,
         reproducible: true,
     }
 }
@@ -193,7 +194,7 @@ fn files(out: &mut Out<'_>, seed: u64) -> Result<()> {
                 let id = FileId::random(&mut wrng);
                 let stored = stream::encrypt_to_vec(&codec, &id, &plain, Target::File, &mut wrng);
                 let mut v = base(
-                    "#layout",
+                    if profile == V1 { "#layout" } else { "#legacy-file" },
                     Area::File,
                     profile,
                     "success",
@@ -315,7 +316,11 @@ fn tamper(out: &mut Out<'_>, seed: u64) -> Result<()> {
         for (cond, bytes, expect, comment) in cases {
             let name = format!("tamper_{}_{cond}", tag(profile));
             let mut v = base(
-                "#reading",
+                if profile == V1 {
+                    "#reading"
+                } else {
+                    "#legacy-file"
+                },
                 Area::File,
                 profile,
                 expect,
@@ -351,7 +356,11 @@ fn streams(out: &mut Out<'_>, seed: u64) -> Result<()> {
             let id = FileId::random(&mut wrng);
             let stored = stream::encrypt_to_vec(&codec, &id, &plain, Target::Stream, &mut wrng);
             let mut v = base(
-                "#stream",
+                if profile == V1 {
+                    "#stream"
+                } else {
+                    "#legacy-stream"
+                },
                 Area::Stream,
                 profile,
                 "success",
@@ -435,7 +444,7 @@ fn names(out: &mut Out<'_>, seed: u64) -> Result<()> {
         let iv = DirIv::random(&mut rng);
         let (disk, sidecar) = codec.encrypt_name(Some(&iv), plain, &mut rng)?;
         let mut v = base(
-            "#names",
+            "#name",
             Area::Name,
             V1,
             "success",
@@ -491,7 +500,7 @@ fn names(out: &mut Out<'_>, seed: u64) -> Result<()> {
         let (short, none) = codec.encrypt_name(Some(&iv), "short.txt", &mut rng)?;
         ensure!(none.is_none(), "a short name has no sidecar");
         let mut v = base(
-            "#names",
+            "#name",
             Area::Name,
             V1,
             "BadName",
@@ -533,46 +542,155 @@ fn names(out: &mut Out<'_>, seed: u64) -> Result<()> {
     Ok(())
 }
 
+/// A copy of symlink vector `v` that a reader must refuse (`BadSymlink`).
+fn damaged(
+    out: &mut Out<'_>,
+    v: &Vector,
+    cond: &str,
+    comment: &str,
+    edit: impl FnOnce(&mut Vector),
+) -> Result<()> {
+    let mut t = v.clone();
+    edit(&mut t);
+    t.expect = "BadSymlink".into();
+    t.reproducible = false;
+    t.comment = comment.into();
+    out.write(&format!("symlink_v1_{cond}"), t)
+}
+
+/// Symlink targets (SPEC §11): each bound to a directory IV (from its own
+/// stream, so that the nonce is the vector seed's first draw, as it is for a
+/// mount making the link in an existing directory) and to the link's
+/// encoded name; then the target moved to another name or directory,
+/// edited, or bound to a long name's hashed form instead of its sidecar.
 fn symlinks(out: &mut Out<'_>, seed: u64) -> Result<()> {
     let (conf, codec) = make_conf(seed, V1, 4096, true)?;
-    let long = "x/".repeat(1000);
-    for (cond, target) in [
-        ("short", "a"),
-        ("relative", "../dir/file.txt"),
-        ("absolute", "/etc/hostname"),
-        ("unicode", "目标/ファイル"),
-        ("long_2000", long.as_str()),
+    let long_target = "x/".repeat(1000);
+    let long_name = "l".repeat(200);
+    for (cond, link, target) in [
+        ("short", "link", "a"),
+        ("relative", "link", "../dir/file.txt"),
+        ("absolute", "link", "/etc/hostname"),
+        ("unicode", "リンク", "目标/ファイル"),
+        ("long_2000", "link", long_target.as_str()),
+        ("long_name", long_name.as_str(), "../dir/file.txt"),
     ] {
         let name = format!("symlink_v1_{cond}");
         let (s, mut rng) = rng_for(seed, &name);
-        let stored = codec.encrypt_symlink(target.as_bytes(), &mut rng);
+        let iv = DirIv::random(&mut rng_for(seed, &format!("{name}/dir")).1);
+        let (disk, sidecar) = codec.encrypt_name(Some(&iv), link, &mut rng)?;
+        let encoded = sidecar.clone().unwrap_or_else(|| disk.clone());
+        let stored = codec.encrypt_symlink(Some(&iv), &encoded, target.as_bytes(), &mut rng)?;
         let mut v = base(
             "#symlink",
             Area::Symlink,
             V1,
             "success",
             format!(
-                "a {}-byte symlink target: a 16-byte nonce drawn from the seed",
-                target.len()
+                "a {}-byte target of a link with a {}-byte name{}: bound to the directory IV and the encoded name; a 16-byte nonce drawn from the seed",
+                target.len(),
+                link.len(),
+                if sidecar.is_some() { " (long: bound to the sidecar's encoding)" } else { "" }
             ),
             s,
             &conf,
         );
+        v.dir_iv = Some(hex::encode(iv.0));
+        v.name = Some(link.to_string());
+        v.disk_name = Some(disk.clone());
+        v.sidecar = sidecar.clone();
         v.plaintext = Some(out.bytes(&name, "plain", target.as_bytes())?);
         v.stored = Some(out.bytes(&name, "stored", &stored)?);
         out.write(&name, v.clone())?;
         if cond == "relative" {
-            let mut t = v;
             let mut b = stored.clone();
             b[40] = if b[40] == b'A' { b'B' } else { b'A' };
-            t.stored = Some(out.bytes(&name, "stored", &b)?);
-            t.expect = "BadSymlink".into();
-            t.reproducible = false;
-            t.comment = "one character of the stored target changed".into();
-            out.write("symlink_v1_tampered", t)?;
+            let b = out.bytes("symlink_v1_tampered", "stored", &b)?;
+            damaged(
+                out,
+                &v,
+                "tampered",
+                "one character of the stored target changed",
+                |t| t.stored = Some(b),
+            )?;
+            let (other, _) = codec.encrypt_name(Some(&iv), "other", &mut rng)?;
+            damaged(
+                out,
+                &v,
+                "moved_to_another_name",
+                "the stored target of \"link\" found under the name \"other\" of the same directory (copied onto another symlink, or renamed behind the mount)",
+                |t| {
+                    t.name = Some("other".into());
+                    t.disk_name = Some(other);
+                },
+            )?;
+            let mut o = iv.0;
+            o[0] ^= 1;
+            let oiv = DirIv(o);
+            let (there, _) = codec.encrypt_name(Some(&oiv), link, &mut rng)?;
+            damaged(
+                out,
+                &v,
+                "moved_to_another_directory",
+                "the stored target of \"link\" found under the same name in another directory",
+                |t| {
+                    t.dir_iv = Some(hex::encode(oiv.0));
+                    t.disk_name = Some(there);
+                },
+            )?;
+        }
+        if cond == "long_name" {
+            let hashed = codec.encrypt_symlink(Some(&iv), &disk, target.as_bytes(), &mut rng)?;
+            let b = out.bytes(
+                "symlink_v1_long_name_bound_to_hashed_name",
+                "stored",
+                &hashed,
+            )?;
+            damaged(
+                out,
+                &v,
+                "long_name_bound_to_hashed_name",
+                "a long-named link whose target was bound to the hashed disk name instead of the full encoding in the sidecar",
+                |t| t.stored = Some(b),
+            )?;
         }
     }
-    Ok(())
+    // Plain names: the target is stored as it is, bound to nothing.
+    let (conf, codec) = make_conf(seed, V1, 4096, false)?;
+    let name = "symlink_v1_plain_names";
+    let (s, mut rng) = rng_for(seed, name);
+    let target = "../dir/file.txt";
+    let stored = codec.encrypt_symlink(None, "link", target.as_bytes(), &mut rng)?;
+    ensure!(
+        stored == target.as_bytes(),
+        "plain names store targets as they are"
+    );
+    let mut v = base(
+        "#symlink",
+        Area::Symlink,
+        V1,
+        "success",
+        "a target in a volume with plain names: stored as it is".into(),
+        s,
+        &conf,
+    );
+    v.name = Some("link".into());
+    v.disk_name = Some("link".into());
+    v.plaintext = Some(out.bytes(name, "plain", target.as_bytes())?);
+    v.stored = Some(out.bytes(name, "stored", &stored)?);
+    out.write(name, v)
+}
+
+/// The conf vectors that open but whose secret does not vouch for the conf
+/// (SPEC §4.5); every other conf vector that opens does.
+const UNVOUCHED: &[&str] = &[
+    "conf_v1_rsa_unvouched",
+    "conf_v1_rsa_signature_other_conf",
+    "conf_legacy_rsa_valid",
+];
+
+fn vouched(name: &str, expect: &str) -> Option<bool> {
+    (expect == "success").then(|| !UNVOUCHED.contains(&name))
 }
 
 fn confs(out: &mut Out<'_>, seed: u64) -> Result<()> {
@@ -585,9 +703,15 @@ fn confs(out: &mut Out<'_>, seed: u64) -> Result<()> {
                    comment: &str,
                    key: Option<String>|
      -> Result<()> {
-        let mut v = base("#conf", Area::Conf, V1, expect, comment.into(), seed, conf);
+        let spec = if name.starts_with("conf_v1_rsa") {
+            "#vouch"
+        } else {
+            "#conf"
+        };
+        let mut v = base(spec, Area::Conf, V1, expect, comment.into(), seed, conf);
         v.password = pw.map(str::to_string);
         v.key_pem = key;
+        v.vouched = vouched(name, expect);
         v.reproducible = false;
         out.write(name, v)
     };
@@ -676,30 +800,117 @@ fn confs(out: &mut Out<'_>, seed: u64) -> Result<()> {
         "not JSON at all",
         None,
     )?;
-    // RSA slots: a 2048-bit key from the seeded stream.
+    // The unlock caps (SPEC §4, §4.1): refused before any derivation. A
+    // reader without them would run the edited slot and report WrongKey.
+    let slot_costing = |m: u32, t: u32| {
+        edit(&|v| {
+            v["slots"][0]["m_cost_kib"] = m.into();
+            v["slots"][0]["t_cost"] = t.into();
+        })
+    };
+    add(
+        "conf_v1_argon2_memory_over_cap",
+        &slot_costing(2 * 1024 * 1024, 1),
+        Some(PASSWORD),
+        "ConfCorrupt",
+        "a password slot asking for 2 GiB of Argon2id memory: over the 1 GiB cap",
+        None,
+    )?;
+    add(
+        "conf_v1_argon2_cost_over_cap",
+        &slot_costing(1024 * 1024, 5),
+        Some(PASSWORD),
+        "ConfCorrupt",
+        "a password slot asking for 1 GiB × 5 passes: over the cap m_cost_kib × t_cost <= 4194304",
+        None,
+    )?;
+    let slots_n = |n: usize| {
+        edit(&|v| {
+            let slot = v["slots"][0].clone();
+            v["slots"] = serde_json::Value::Array(vec![slot; n]);
+        })
+    };
+    add(
+        "conf_v1_32_slots",
+        &slots_n(32),
+        Some(PASSWORD),
+        "success",
+        "32 copies of the password slot: the most a conf may hold",
+        None,
+    )?;
+    add(
+        "conf_v1_33_slots",
+        &slots_n(33),
+        Some(PASSWORD),
+        "ConfCorrupt",
+        "33 copies of the password slot: over the 32-slot cap, although the first would open",
+        None,
+    )?;
+    // RSA slots: a 2048-bit key from the seeded stream. The conf made with
+    // the private key at hand carries its slot's signature (SPEC §4.5).
     let (_, mut rng) = rng_for(seed, "conf/rsa");
     let key = crate::rsa_keys::generate(&mut rng, 2048)?;
     let pem_priv = crate::rsa_keys::private_pem(&key)?;
     let pem_pub = crate::rsa_keys::public_pem(&key)?;
+    let rsa_opts = NewConf {
+        chunk_size: 4096,
+        encrypted_names: true,
+        argon2: ARGON2,
+    };
     let mut mk = [0u8; 32];
     rng.fill_bytes(&mut mk);
     let rsa_conf = ConfV1::create_with_master(
         &MasterKey::from_bytes(mk),
-        &NewConf {
-            chunk_size: 4096,
-            encrypted_names: true,
-            argon2: ARGON2,
-        },
-        &Secret::from_pem(&pem_pub)?,
+        &rsa_opts,
+        &Secret::from_pem(&pem_priv)?,
         &mut rng,
     )?;
+    let vouched_mac = rsa_conf.params_mac.clone();
     let rsa_bytes = Conf::V1(rsa_conf).to_bytes();
     add(
         "conf_v1_rsa_valid",
         &rsa_bytes,
         None,
         "success",
-        "one RSA-OAEP-SHA256 slot, opened with its private key",
+        "one RSA-OAEP-SHA256 slot signed by its key (RSASSA-PSS), opened with its private key: vouched for",
+        Some(pem_priv.clone()),
+    )?;
+    // The same key, the conf made from the public key alone: no signature.
+    let (_, mut rng) = rng_for(seed, "conf/rsa-unvouched");
+    let mut mk = [0u8; 32];
+    rng.fill_bytes(&mut mk);
+    let mut unvouched = ConfV1::create_with_master(
+        &MasterKey::from_bytes(mk),
+        &rsa_opts,
+        &Secret::from_pem(&pem_pub)?,
+        &mut rng,
+    )?;
+    add(
+        "conf_v1_rsa_unvouched",
+        &Conf::V1(unvouched.clone()).to_bytes(),
+        None,
+        "success",
+        "an RSA slot made from the public key alone (no signature): it opens for reading, but does not vouch for the conf",
+        Some(pem_priv.clone()),
+    )?;
+    // A genuine signature by the slot's key, over another conf's params_mac.
+    if let fusecry_format::KeySlot::Rsa {
+        key_fingerprint,
+        public_key,
+        wrapped_key,
+        signature,
+    } = &mut unvouched.slots[0]
+    {
+        let m =
+            fusecry_format::vouch::message(&vouched_mac, key_fingerprint, public_key, wrapped_key);
+        *signature = Some(fusecry_format::vouch::sign(&key, &m, &mut rng)?);
+    }
+    add(
+        "conf_v1_rsa_signature_other_conf",
+        &Conf::V1(unvouched).to_bytes(),
+        None,
+        "success",
+        "the RSA slot's signature is by its key but over the params_mac of conf_v1_rsa_valid: not vouched for",
         Some(pem_priv.clone()),
     )?;
     add(
@@ -740,7 +951,19 @@ fn confs(out: &mut Out<'_>, seed: u64) -> Result<()> {
         &serde_json::to_vec_pretty(&bad_fp)?,
         None,
         "ConfCorrupt",
-        "the slot's key fingerprint in upper-case hex: not the SPEC §4.3 form",
+        "the slot's key fingerprint in upper-case hex: not the SPEC §5 form",
+        Some(pem_priv.clone()),
+    )?;
+    let mut other_pk: ConfV1 = serde_json::from_slice(&rsa_bytes)?;
+    if let fusecry_format::KeySlot::Rsa { public_key, .. } = &mut other_pk.slots[0] {
+        *public_key = fusecry_format::slots::spki_der(&other.to_public_key())?;
+    }
+    add(
+        "conf_v1_rsa_public_key_mismatch",
+        &Conf::V1(other_pk).to_bytes(),
+        None,
+        "ConfCorrupt",
+        "the slot's public_key is another key's: key_fingerprint is not its fingerprint",
         Some(pem_priv.clone()),
     )?;
     // Legacy RSA: the conf and key the original 0.11.2 wrote (the frozen
@@ -772,6 +995,7 @@ fn confs(out: &mut Out<'_>, seed: u64) -> Result<()> {
         );
         v.password = pw.map(str::to_string);
         v.key_pem = key;
+        v.vouched = vouched(name, expect);
         v.reproducible = false;
         out.write(name, v)
     };
@@ -818,6 +1042,16 @@ fn confs(out: &mut Out<'_>, seed: u64) -> Result<()> {
         None,
         "UnsupportedVersion",
         "version 0.12.0: only 0.11.x is read",
+    )?;
+    let mut lv: serde_json::Value = serde_json::from_slice(&lconf)?;
+    lv["kdf_iters"] = 10_000_001.into();
+    ladd(
+        "conf_legacy_kdf_iters_over_cap",
+        &serde_json::to_vec(&lv)?,
+        Some(PASSWORD),
+        None,
+        "ConfCorrupt",
+        "kdf_iters 10000001: over the cap of 10000000 (0.11 writes 60000 to 80000)",
     )?;
     ladd(
         "conf_legacy_rsa_valid",
@@ -889,6 +1123,8 @@ fn volumes(out: &mut Out<'_>, seed: u64) -> Result<()> {
         } else {
             "l".repeat(100)
         };
+        // 3000 bytes: 5084 stored characters, more than a symlink holds.
+        let long_target = "../far/".repeat(428) + "last";
         let mut plain = vec![
             Plain::Dir("docs"),
             Plain::File("docs/readme.txt", content(100)),
@@ -902,6 +1138,8 @@ fn volumes(out: &mut Out<'_>, seed: u64) -> Result<()> {
             Plain::Symlink("link-relative", "docs/readme.txt"),
             Plain::Symlink("docs/link-absolute", "/etc/hostname"),
             Plain::Symlink("dangling", "nowhere/at/all"),
+            // SPEC §11.2: encrypted, too long for a symlink: out of line.
+            Plain::Symlink("docs/link-long", &long_target),
         ];
         if codec.uses_diriv() {
             // A git checkout keeps no empty directory, so only volumes whose
@@ -948,7 +1186,7 @@ fn volumes(out: &mut Out<'_>, seed: u64) -> Result<()> {
             profile,
             "success",
             format!(
-                "a volume with {} entries, {} names, chunk size {cs}: the root's directory IV and the file contents from the seed; the writer seed is drawn in manifest order (directory: name, directory IV; file: name, file id, IVs; symlink: nonce, name)",
+                "a volume with {} entries, {} names, chunk size {cs}: the root's directory IV and the file contents from the seed; the writer seed is drawn in manifest order (directory: name, directory IV; file: name, file id, IVs; symlink: name, nonce)",
                 entries.len(),
                 if names { "encrypted" } else { "plain" }
             ),
@@ -997,6 +1235,12 @@ fn volumes(out: &mut Out<'_>, seed: u64) -> Result<()> {
                 disk_of("link-relative"),
                 "BadSymlink",
             ));
+            damages.push((
+                "symlink_transplanted",
+                "link-relative",
+                disk_of("link-relative"),
+                "BadSymlink",
+            ));
         }
         for (cond, path, disk, expect) in damages {
             let tname = format!("{name}_{cond}");
@@ -1032,6 +1276,13 @@ fn volumes(out: &mut Out<'_>, seed: u64) -> Result<()> {
                     chars[30] = if chars[30] == 'A' { 'B' } else { 'A' };
                     std::fs::remove_file(&full)?;
                     std::os::unix::fs::symlink(chars.into_iter().collect::<String>(), &full)?;
+                }
+                "symlink_transplanted" => {
+                    // Another link's stored target (pointing elsewhere),
+                    // copied over this one: SPEC §11 binds it to its name.
+                    let other = std::fs::read_link(tdir.join(disk_of("dangling")))?;
+                    std::fs::remove_file(&full)?;
+                    std::os::unix::fs::symlink(other, &full)?;
                 }
                 _ => unreachable!(),
             }

@@ -9,7 +9,7 @@ pub mod generate;
 pub mod volume;
 
 use anyhow::{bail, ensure, Context, Result};
-use fusecry_format::{Codec, Conf, Password, Secret};
+use fusecry_format::{Codec, Conf, Password, Secret, Trust};
 use rand_core::SeedableRng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -106,16 +106,17 @@ pub struct Vector {
     /// File id used when writing (hex), fusecry/1 files and streams.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_id: Option<String>,
-    /// Directory IV (hex), name vectors of fusecry/1.
+    /// Directory IV (hex): name vectors of fusecry/1, and symlink vectors
+    /// (the IV of the directory holding the link, SPEC §11).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir_iv: Option<String>,
-    /// Plaintext name, name vectors.
+    /// Plaintext name: name vectors, and symlink vectors (the link's name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// On-disk name, name vectors.
+    /// On-disk name: name vectors, and symlink vectors (the link's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_name: Option<String>,
-    /// Long-name sidecar content, name vectors of long names.
+    /// Long-name sidecar content, name and symlink vectors of long names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sidecar: Option<String>,
     /// Volume vectors: the ciphertext tree, a directory beside the vector
@@ -129,6 +130,13 @@ pub struct Vector {
     /// damaged entry (every other entry must read as the manifest says).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub damaged: Option<String>,
+    /// Conf vectors that open (`expect` is `success`): whether the secret
+    /// given vouches for the conf (SPEC §4.5), i.e. whether a writer may
+    /// write with it without the user's explicit consent. A password slot
+    /// or a legacy password conf always does; an RSA slot only with a valid
+    /// signature; a legacy RSA conf never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vouched: Option<bool>,
     /// True when the stored bytes are exactly what a writer drawing from
     /// `seed` produces (encoders can be checked byte for byte), false for
     /// edited (tampered) inputs that only a reader sees.
@@ -223,11 +231,16 @@ impl Loaded {
 
     /// Parses and opens the conf (the result may be the expected failure).
     pub fn open(&self) -> fusecry_format::Result<Codec> {
+        self.open_trusted().map(|(codec, _)| codec)
+    }
+
+    /// Like [`Loaded::open`], also saying what the secret vouches for.
+    pub fn open_trusted(&self) -> fusecry_format::Result<(Codec, Trust)> {
         let conf = Conf::parse(self.v.conf.as_bytes())?;
         let secret = self
             .secret()
             .map_err(|e| fusecry_format::Error::ConfCorrupt(e.to_string()))?;
-        conf.open(&secret)
+        conf.open_trusted(&secret)
     }
 }
 
@@ -263,11 +276,17 @@ pub fn load_all(dir: &Path) -> Result<Vec<Loaded>> {
 pub fn play(l: &Loaded) -> Result<String> {
     let v = &l.v;
     let class = |e: fusecry_format::Error| e.class().to_string();
-    let codec = match l.open() {
+    let (codec, trust) = match l.open_trusted() {
         Ok(c) => c,
         Err(e) => return Ok(class(e)),
     };
     if v.area == Area::Conf {
+        ensure!(
+            v.vouched == Some(trust.vouched()),
+            "{}: the library finds {trust:?}, the vector says vouched {:?}",
+            l.name,
+            v.vouched
+        );
         return Ok("success".into());
     }
     let want_plain = v.plaintext.as_ref().map(|b| l.bytes(b)).transpose()?;
@@ -309,14 +328,7 @@ pub fn play(l: &Loaded) -> Result<String> {
             })
         }
         Area::Name => {
-            let iv = v
-                .dir_iv
-                .as_ref()
-                .map(|h| {
-                    fusecry_format::name::DirIv::from_bytes(&hex::decode(h)?)
-                        .map_err(anyhow::Error::from)
-                })
-                .transpose()?;
+            let iv = l.dir_iv()?;
             let disk = v.disk_name.as_deref().context("disk_name")?;
             let encoded = match &v.sidecar {
                 Some(s) => {
@@ -352,7 +364,9 @@ pub fn play(l: &Loaded) -> Result<String> {
         }
         Area::Symlink => {
             let stored = stored.context("stored")?;
-            let t = match codec.decrypt_symlink(&stored) {
+            let iv = l.dir_iv()?;
+            let encoded = l.encoded_name()?;
+            let t = match codec.decrypt_symlink(iv.as_ref(), &encoded, &stored) {
                 Ok(t) => t,
                 Err(e) => return Ok(class(e)),
             };
@@ -360,7 +374,7 @@ pub fn play(l: &Loaded) -> Result<String> {
             if v.reproducible {
                 let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(v.seed);
                 ensure!(
-                    codec.encrypt_symlink(&t, &mut rng) == stored,
+                    codec.encrypt_symlink(iv.as_ref(), &encoded, &t, &mut rng)? == stored,
                     "{}: the encoder does not reproduce the target",
                     l.name
                 );
@@ -373,6 +387,29 @@ pub fn play(l: &Loaded) -> Result<String> {
 }
 
 impl Loaded {
+    /// The vector's directory IV (name and symlink vectors of fusecry/1
+    /// with encrypted names).
+    pub fn dir_iv(&self) -> Result<Option<fusecry_format::name::DirIv>> {
+        self.v
+            .dir_iv
+            .as_ref()
+            .map(|h| {
+                fusecry_format::name::DirIv::from_bytes(&hex::decode(h)?)
+                    .map_err(anyhow::Error::from)
+            })
+            .transpose()
+    }
+
+    /// The full encoded name of a symlink vector's link (SPEC §11): the
+    /// sidecar of a long name, else the on-disk name.
+    pub fn encoded_name(&self) -> Result<String> {
+        self.v
+            .sidecar
+            .clone()
+            .or_else(|| self.v.disk_name.clone())
+            .with_context(|| format!("{}: a symlink vector names its link", self.name))
+    }
+
     /// A volume vector's tree directory.
     pub fn tree(&self) -> Result<PathBuf> {
         Ok(self

@@ -7,12 +7,14 @@
 //! The writer draws in the order a mount does when the manifest's entries
 //! are created one after another (SPEC §9): a directory draws its name
 //! (legacy name IV), then its directory IV; a file its name, then its file
-//! id, then one IV per chunk; a symlink its nonce, then its name. So a mount
+//! id, then one IV per chunk; a symlink its name, then its nonce (the target
+//! is bound to the name, SPEC §11). So a mount
 //! seeded with the vector's `writer_seed`, given the root's directory IV,
 //! must write the same tree byte for byte.
 
 use crate::Bytes;
 use anyhow::{Context, Result};
+use fusecry_format::long_target::Placement;
 use fusecry_format::name::{self, classify, DirIv, DiskName, CONF_NAME, DIRIV_NAME};
 use fusecry_format::stream::{self, Target};
 use fusecry_format::{Codec, FileId};
@@ -87,11 +89,15 @@ pub fn write_tree(
         let pdisk = disk_of.get(parent).context("parent before child")?.clone();
         let pdir = root.join(&pdisk);
         let iv = read_iv(codec, &pdir)?;
-        let nonce_first = match e {
-            Plain::Symlink(_, t) => Some(codec.encrypt_symlink(t.as_bytes(), rng)),
+        let (disk, sidecar) = codec.encrypt_name(iv.as_ref(), leaf, rng)?;
+        let encoded = sidecar.as_deref().unwrap_or(&disk);
+        // SPEC §11: the target is bound to the directory IV and the name.
+        let target = match e {
+            Plain::Symlink(_, t) => {
+                Some(codec.encrypt_symlink(iv.as_ref(), encoded, t.as_bytes(), rng)?)
+            }
             _ => None,
         };
-        let (disk, sidecar) = codec.encrypt_name(iv.as_ref(), leaf, rng)?;
         if let Some(s) = sidecar {
             std::fs::write(pdir.join(name::sidecar_name(&disk)), s)?;
         }
@@ -109,8 +115,12 @@ pub fn write_tree(
                 std::fs::write(&full, stored)?;
             }
             Plain::Symlink(..) => {
-                let stored = nonce_first.expect("symlink");
-                std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&stored), &full)?;
+                // SPEC §11.2: a long stored target goes to its sidecar first.
+                let placed = codec.place_symlink(target.expect("symlink"));
+                if let Placement::OutOfLine { marker, stored } = &placed {
+                    std::fs::write(pdir.join(marker), stored)?;
+                }
+                std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(placed.link()), &full)?;
             }
         }
         let d = if pdisk.is_empty() {
@@ -203,10 +213,17 @@ fn walk(codec: &Codec, dir: &Path, prefix: &str, is_root: bool, w: &mut Walk) ->
                 }
             }
         };
+        let encoded = match encoded {
+            Ok(e) => e,
+            Err(e) => {
+                w.damage.push((format!("{prefix}/{disk}"), class(e)));
+                continue;
+            }
+        };
         let plain = if codec.encrypted_names() {
-            encoded.and_then(|e| codec.decrypt_name(iv.as_ref(), &e))
+            codec.decrypt_name(iv.as_ref(), &encoded)
         } else {
-            encoded
+            Ok(encoded.clone())
         };
         let plain = match plain {
             Ok(p) => p,
@@ -227,7 +244,8 @@ fn walk(codec: &Codec, dir: &Path, prefix: &str, is_root: bool, w: &mut Walk) ->
             walk(codec, &full, &path, false, w)?;
         } else if ft.is_symlink() {
             let t = std::fs::read_link(&full)?;
-            match codec.decrypt_symlink(t.as_os_str().as_bytes()) {
+            let read = |side: &str| std::fs::read(dir.join(side));
+            match codec.read_symlink(iv.as_ref(), &encoded, t.as_os_str().as_bytes(), read) {
                 Ok(t) => {
                     w.nodes.insert(path, Node::Symlink(t));
                 }
