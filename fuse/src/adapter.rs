@@ -37,6 +37,7 @@ fn caller(req: &Request) -> Caller {
     Caller {
         uid: req.uid(),
         gid: req.gid(),
+        pid: req.pid(),
     }
 }
 
@@ -90,7 +91,7 @@ impl Filesystem for Adapter {
         self.fs.touch();
         match self.fs.lookup(parent.0, name) {
             Ok(a) => reply.entry(&TTL, &a, Generation(0)),
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(parent.0, Some(name), "lookup", e)),
         }
     }
 
@@ -104,7 +105,7 @@ impl Filesystem for Adapter {
         self.fs.touch();
         match self.fs.getattr(ino.0, fh.map(|f| f.0)) {
             Ok(a) => reply.attr(&TTL, &a),
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(ino.0, None, "getattr", e)),
         }
     }
 
@@ -144,7 +145,7 @@ impl Filesystem for Adapter {
         );
         match r {
             Ok(a) => reply.attr(&TTL, &a),
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(ino.0, None, "setattr", e)),
         }
     }
 
@@ -153,7 +154,7 @@ impl Filesystem for Adapter {
         self.fs.touch();
         match self.fs.readlink(ino.0) {
             Ok(t) => reply.data(&t),
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(ino.0, None, "readlink", e)),
         }
     }
 
@@ -172,7 +173,7 @@ impl Filesystem for Adapter {
         let mode = (mode & libc::S_IFMT) | (mode & 0o7777 & !umask);
         match self.fs.mknod(parent.0, name, mode, rdev, caller(req)) {
             Ok(a) => reply.entry(&TTL, &a, Generation(0)),
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(parent.0, Some(name), "mknod", e)),
         }
     }
 
@@ -189,7 +190,7 @@ impl Filesystem for Adapter {
         self.fs.touch();
         match self.fs.mkdir(parent.0, name, mode & !umask, caller(req)) {
             Ok(a) => reply.entry(&TTL, &a, Generation(0)),
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(parent.0, Some(name), "mkdir", e)),
         }
     }
 
@@ -198,7 +199,7 @@ impl Filesystem for Adapter {
         self.fs.touch();
         match self.fs.unlink(parent.0, name) {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(parent.0, Some(name), "unlink", e)),
         }
     }
 
@@ -207,7 +208,7 @@ impl Filesystem for Adapter {
         self.fs.touch();
         match self.fs.rmdir(parent.0, name) {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(parent.0, Some(name), "rmdir", e)),
         }
     }
 
@@ -226,7 +227,7 @@ impl Filesystem for Adapter {
             .symlink(parent.0, link_name, target.as_os_str(), caller(req))
         {
             Ok(a) => reply.entry(&TTL, &a, Generation(0)),
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(parent.0, None, "symlink", e)),
         }
     }
 
@@ -251,7 +252,7 @@ impl Filesystem for Adapter {
             .rename(parent.0, name, newparent.0, newname, flags.bits())
         {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(parent.0, Some(name), "rename", e)),
         }
     }
 
@@ -267,7 +268,7 @@ impl Filesystem for Adapter {
         self.fs.touch();
         match self.fs.link(ino.0, newparent.0, newname) {
             Ok(a) => reply.entry(&TTL, &a, Generation(0)),
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(ino.0, None, "link", e)),
         }
     }
 
@@ -276,7 +277,7 @@ impl Filesystem for Adapter {
         self.fs.touch();
         match self.fs.open(ino.0, flags.0) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(ino.0, None, "open", e)),
         }
     }
 
@@ -307,7 +308,7 @@ impl Filesystem for Adapter {
 
     fn write(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -319,10 +320,12 @@ impl Filesystem for Adapter {
     ) {
         trace_op!("write ino={} off={offset} len={}", ino.0, data.len());
         self.fs.touch();
-        let kill = write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
+        let kill = write_flags
+            .contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID)
+            .then(|| caller(req));
         match self.fs.write(ino.0, fh.0, offset, data, kill) {
             Ok(n) => reply.written(n),
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(ino.0, None, "write", e)),
         }
     }
 
@@ -369,7 +372,7 @@ impl Filesystem for Adapter {
         trace_op!("fsync ino={} datasync={datasync}", ino.0);
         match self.fs.fsync(fh.0, datasync) {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(ino.0, None, "fsync", e)),
         }
     }
 
@@ -378,7 +381,7 @@ impl Filesystem for Adapter {
         self.fs.touch();
         match self.fs.opendir(ino.0) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(ino.0, None, "opendir", e)),
         }
     }
 
@@ -400,7 +403,7 @@ impl Filesystem for Adapter {
                 }
                 reply.ok();
             }
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(ino.0, None, "readdir", e)),
         }
     }
 
@@ -420,7 +423,7 @@ impl Filesystem for Adapter {
             });
         match r {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(ino.0, None, "readdirplus", e)),
         }
     }
 
@@ -448,7 +451,7 @@ impl Filesystem for Adapter {
         trace_op!("fsyncdir ino={}", ino.0);
         match self.fs.fsyncdir(ino.0) {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(ino.0, None, "fsyncdir", e)),
         }
     }
 
@@ -476,7 +479,7 @@ impl Filesystem for Adapter {
         self.fs.touch();
         match self.fs.setxattr(ino.0, name, value, flags) {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(ino.0, None, "setxattr", e)),
         }
     }
 
@@ -494,7 +497,7 @@ impl Filesystem for Adapter {
         trace_op!("removexattr ino={} name={name:?}", ino.0);
         match self.fs.removexattr(ino.0, name) {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(ino.0, None, "removexattr", e)),
         }
     }
 
@@ -502,7 +505,7 @@ impl Filesystem for Adapter {
         trace_op!("access ino={} mask={:o}", ino.0, mask.bits());
         match self.fs.access(ino.0, mask.bits(), caller(req)) {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(ino.0, None, "access", e)),
         }
     }
 
@@ -525,7 +528,7 @@ impl Filesystem for Adapter {
             Ok((a, fh)) => {
                 reply.created(&TTL, &a, Generation(0), FileHandle(fh), FopenFlags::empty())
             }
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(parent.0, Some(name), "create", e)),
         }
     }
 
@@ -546,7 +549,7 @@ impl Filesystem for Adapter {
         self.fs.touch();
         match self.fs.fallocate(ino.0, fh.0, offset, length, mode) {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
+            Err(e) => reply.error(self.fs.failed(ino.0, None, "fallocate", e)),
         }
     }
 }

@@ -1,16 +1,32 @@
 //! Every call into the backing (ciphertext) directory lives here, so the
 //! rest of the mount never touches the host filesystem directly and a
 //! reader can audit exactly what we do to it.
+//!
+//! The backing directory belongs to whoever stores the ciphertext (SPEC §14),
+//! who may swap any entry for a symlink, a FIFO or a socket at any moment.
+//! So nothing here takes a path: the volume root is held open for the life of
+//! the mount, every directory is reached from it with `openat2(RESOLVE_BENEATH
+//! | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)` (or one `openat(O_NOFOLLOW)`
+//! per component where the kernel has no openat2), and every entry is then
+//! named relative to its directory's descriptor by a `*at` call that does not
+//! follow a symlink. Opens are `O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC` and check
+//! the type with `fstat` before use; metadata files are read with a bound.
+//! Something of the wrong type where the volume expects a directory, a
+//! regular file, an IV or a sidecar is [`Errno::EIO`] for that entry: the
+//! mount can never be led to read, write, create, delete or block outside
+//! the volume.
 
-use fuser::Errno;
-use nix::fcntl::{renameat2, RenameFlags};
-use nix::sys::stat::{mknod, utimensat, Mode, SFlag, UtimensatFlags};
-use nix::sys::time::TimeSpec;
+use fuser::{Errno, FileType};
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, Stat};
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, File, Metadata, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
+use std::path::{Component, Path};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Result of a backing call, already mapped to the errno we answer with.
 pub type Res<T> = Result<T, Errno>;
@@ -20,40 +36,529 @@ pub fn errno(e: io::Error) -> Errno {
     Errno::from_i32(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
-fn nix_errno(e: nix::errno::Errno) -> Errno {
-    Errno::from_i32(e as i32)
+fn rx(e: rustix::io::Errno) -> Errno {
+    Errno::from_i32(e.raw_os_error())
 }
 
-/// `lstat`.
-pub fn lstat(p: &Path) -> Res<Metadata> {
-    fs::symlink_metadata(p).map_err(errno)
+/// Errors that mean "something of another type is where the volume expects
+/// a directory": a symlink (ELOOP under RESOLVE_NO_SYMLINKS or O_NOFOLLOW),
+/// a file (ENOTDIR), an escape attempt (EXDEV under RESOLVE_BENEATH). The
+/// volume never makes these itself, so they are damage: EIO.
+fn dir_errno(e: rustix::io::Errno) -> Errno {
+    use rustix::io::Errno as E;
+    match e {
+        E::LOOP | E::NOTDIR | E::XDEV | E::MLINK => Errno::EIO,
+        e => rx(e),
+    }
 }
 
-/// Opens an existing file for reading, and writing unless `read_only`.
-/// The mount reads what it rewrites, so a writable handle is always O_RDWR.
-pub fn open_file(p: &Path, read_only: bool) -> Res<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(!read_only)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(p)
-        .map_err(errno)
+/// Longest directory IV, sidecar or other metadata file we read: the
+/// longest is the sidecar of a 4095-byte symlink target (SPEC §11.2, 6604
+/// characters); a long name's is 434 (§10).
+pub const SMALL_MAX: usize = 8192;
+
+/// File metadata from `fstat`/`fstatat`, with the accessors the mount uses.
+#[derive(Clone, Copy, Debug)]
+pub struct Meta(Stat);
+
+#[allow(missing_docs)]
+impl Meta {
+    /// The file type bits (`st_mode & S_IFMT`).
+    pub fn fmt(&self) -> u32 {
+        self.0.st_mode & libc::S_IFMT
+    }
+    pub fn is_dir(&self) -> bool {
+        self.fmt() == libc::S_IFDIR
+    }
+    pub fn is_file(&self) -> bool {
+        self.fmt() == libc::S_IFREG
+    }
+    pub fn is_symlink(&self) -> bool {
+        self.fmt() == libc::S_IFLNK
+    }
+    /// The entry's type as FUSE reports it.
+    pub fn kind(&self) -> FileType {
+        match self.fmt() {
+            libc::S_IFDIR => FileType::Directory,
+            libc::S_IFLNK => FileType::Symlink,
+            libc::S_IFIFO => FileType::NamedPipe,
+            libc::S_IFSOCK => FileType::Socket,
+            libc::S_IFCHR => FileType::CharDevice,
+            libc::S_IFBLK => FileType::BlockDevice,
+            _ => FileType::RegularFile,
+        }
+    }
+    pub fn len(&self) -> u64 {
+        self.0.st_size as u64
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn mode(&self) -> u32 {
+        self.0.st_mode
+    }
+    pub fn uid(&self) -> u32 {
+        self.0.st_uid
+    }
+    pub fn gid(&self) -> u32 {
+        self.0.st_gid
+    }
+    pub fn nlink(&self) -> u64 {
+        self.0.st_nlink
+    }
+    pub fn dev(&self) -> u64 {
+        self.0.st_dev
+    }
+    pub fn ino(&self) -> u64 {
+        self.0.st_ino
+    }
+    pub fn rdev(&self) -> u64 {
+        self.0.st_rdev
+    }
+    pub fn blocks(&self) -> u64 {
+        self.0.st_blocks as u64
+    }
+    pub fn atime(&self) -> (i64, i64) {
+        (self.0.st_atime, self.0.st_atime_nsec as i64)
+    }
+    pub fn mtime(&self) -> (i64, i64) {
+        (self.0.st_mtime, self.0.st_mtime_nsec as i64)
+    }
+    pub fn ctime(&self) -> (i64, i64) {
+        (self.0.st_ctime, self.0.st_ctime_nsec as i64)
+    }
 }
 
-/// Creates a new file exclusively with `mode` (umask already applied).
-pub fn create_file(p: &Path, mode: u32) -> Res<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(p)
-        .map_err(errno)
+/// `fstat` of an open file or directory.
+pub fn fstat(f: impl AsFd) -> Res<Meta> {
+    crate::fault::check("fstat")?;
+    rustix::fs::fstat(f).map(Meta).map_err(rx)
+}
+
+/// Whether openat2 answered ENOSYS once: then every later resolution goes
+/// one component at a time.
+static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+
+/// Flags of every descriptor we hold on a directory: `O_PATH` needs no read
+/// permission (a daemon of an ordinary user reaches a 0300 directory as a
+/// path lookup would) and opens nothing.
+fn dir_flags() -> OFlags {
+    OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+}
+
+/// An open backing directory: an `O_PATH` descriptor that every call on its
+/// entries is relative to. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Dir {
+    fd: Arc<OwnedFd>,
+}
+
+impl AsFd for Dir {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Checks that `name` is one component we may hand to a `*at` call: our
+/// on-disk names are never empty and never hold a `/`. `.` names the
+/// directory itself (the volume root as an entry).
+fn one(name: &OsStr) -> Res<&OsStr> {
+    if name.is_empty() || name.as_bytes().contains(&b'/') || name == ".." {
+        return Err(Errno::EINVAL);
+    }
+    Ok(name)
+}
+
+impl Dir {
+    /// The volume root: opened once, by the path the user gave (which may
+    /// itself be a symlink: the user's own choice, not the storage's).
+    pub fn open_root(path: &Path) -> io::Result<Dir> {
+        let fd = rustix::fs::open(
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Dir { fd: Arc::new(fd) })
+    }
+
+    /// The directory at `rel` (on-disk names, no `..`) beneath this one,
+    /// never following a symlink on the way.
+    pub fn open_dir(&self, rel: &Path) -> Res<Dir> {
+        crate::fault::check("open_dir")?;
+        let comps: Vec<&OsStr> = rel
+            .components()
+            .map(|c| match c {
+                Component::Normal(n) => Ok(n),
+                _ => Err(Errno::EINVAL),
+            })
+            .collect::<Res<_>>()?;
+        if comps.is_empty() {
+            return Ok(self.clone());
+        }
+        if !NO_OPENAT2.load(Ordering::Relaxed) {
+            match self.open_beneath(&comps) {
+                Err(e) if e == Errno::ENOSYS => NO_OPENAT2.store(true, Ordering::Relaxed),
+                r => return r,
+            }
+        }
+        let mut d = self.clone();
+        for c in comps {
+            d = d.child_dir(c)?;
+        }
+        Ok(d)
+    }
+
+    /// openat2 over as many components as fit in one call (PATH_MAX).
+    fn open_beneath(&self, comps: &[&OsStr]) -> Res<Dir> {
+        const ONE_CALL: usize = 4000;
+        let resolve =
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        let mut d = self.clone();
+        let mut rest = comps;
+        while !rest.is_empty() {
+            let mut path = Vec::new();
+            let mut used = 0;
+            for c in rest {
+                if !path.is_empty() && path.len() + 1 + c.len() > ONE_CALL {
+                    break;
+                }
+                if !path.is_empty() {
+                    path.push(b'/');
+                }
+                path.extend_from_slice(c.as_bytes());
+                used += 1;
+            }
+            let fd = rustix::fs::openat2(
+                &d,
+                OsStr::from_bytes(&path),
+                dir_flags(),
+                Mode::empty(),
+                resolve,
+            )
+            .map_err(|e| match e {
+                rustix::io::Errno::NOSYS => Errno::ENOSYS,
+                e => dir_errno(e),
+            })?;
+            d = Dir { fd: Arc::new(fd) };
+            rest = &rest[used..];
+        }
+        Ok(d)
+    }
+
+    /// The subdirectory `name`: one component, not a symlink.
+    pub fn child_dir(&self, name: &OsStr) -> Res<Dir> {
+        crate::fault::check("child_dir")?;
+        let fd =
+            rustix::fs::openat(self, one(name)?, dir_flags(), Mode::empty()).map_err(dir_errno)?;
+        Ok(Dir { fd: Arc::new(fd) })
+    }
+
+    /// `fstat` of the directory itself.
+    pub fn stat_self(&self) -> Res<Meta> {
+        crate::fault::check("stat_self")?;
+        fstat(self)
+    }
+
+    /// `fstatat(AT_SYMLINK_NOFOLLOW)` of entry `name`.
+    pub fn stat(&self, name: &OsStr) -> Res<Meta> {
+        crate::fault::check("stat")?;
+        rustix::fs::statat(self, one(name)?, AtFlags::SYMLINK_NOFOLLOW)
+            .map(Meta)
+            .map_err(rx)
+    }
+
+    /// Opens entry `name` with `flags` plus `O_NOFOLLOW | O_NONBLOCK |
+    /// O_CLOEXEC | O_NOCTTY` (a FIFO planted in its place cannot block the
+    /// open, a symlink is refused) and checks it is a regular file.
+    fn open_regular(&self, name: &OsStr, flags: OFlags, mode: u32) -> Res<File> {
+        crate::fault::check("open_regular")?;
+        let flags = flags | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+        let fd = rustix::fs::openat(self, one(name)?, flags, Mode::from_raw_mode(mode)).map_err(
+            |e| match e {
+                // O_NOFOLLOW on a symlink.
+                rustix::io::Errno::LOOP => Errno::EIO,
+                e => rx(e),
+            },
+        )?;
+        if !fstat(&fd)?.is_file() {
+            return Err(Errno::EIO);
+        }
+        Ok(File::from(fd))
+    }
+
+    /// Opens the existing regular file `name` for reading, and writing
+    /// unless `read_only`. The mount reads what it rewrites, so a writable
+    /// handle is always O_RDWR.
+    pub fn open_file(&self, name: &OsStr, read_only: bool) -> Res<File> {
+        let acc = if read_only {
+            OFlags::RDONLY
+        } else {
+            OFlags::RDWR
+        };
+        self.open_regular(name, acc, 0)
+    }
+
+    /// Creates the new regular file `name` exclusively with `mode` (umask
+    /// already applied): never truncates or reuses an existing entry.
+    pub fn create_file(&self, name: &OsStr, mode: u32) -> Res<File> {
+        self.open_regular(name, OFlags::RDWR | OFlags::CREATE | OFlags::EXCL, mode)
+    }
+
+    /// Reads the whole small metadata file `name` (a directory IV, a
+    /// sidecar): EIO when it is not a regular file or longer than
+    /// [`SMALL_MAX`].
+    pub fn read_small(&self, name: &OsStr) -> Res<Vec<u8>> {
+        crate::fault::check("read_small")?;
+        let f = self.open_regular(name, OFlags::RDONLY, 0)?;
+        if fstat(&f)?.len() > SMALL_MAX as u64 {
+            return Err(Errno::EIO);
+        }
+        let mut buf = vec![0u8; SMALL_MAX + 1];
+        let n = read_at(&f, &mut buf, 0)?;
+        if n > SMALL_MAX {
+            return Err(Errno::EIO);
+        }
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    /// Writes the small metadata file `name` exclusively and makes it
+    /// durable; one that could not be written whole (a full disk) is
+    /// removed, so no partial sidecar or IV is left behind.
+    pub fn write_small(&self, name: &OsStr, bytes: &[u8], mode: u32) -> Res<()> {
+        crate::fault::check("write_small")?;
+        let f = self.create_file(name, mode)?;
+        let r = write_at(&f, bytes, 0).and_then(|_| sync(&f, true));
+        if r.is_err() {
+            let _ = self.unlink(name);
+        }
+        r
+    }
+
+    /// The entries of the directory, as on-disk names with their `d_type`
+    /// and inode number (`.` and `..` left out).
+    pub fn list(&self) -> Res<Vec<(OsString, Option<FileType>, u64)>> {
+        crate::fault::check("list")?;
+        let mut out = Vec::new();
+        for e in rustix::fs::Dir::new(self.open_readable()?).map_err(rx)? {
+            let e = e.map_err(rx)?;
+            let name = e.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            use rustix::fs::FileType as T;
+            let t = match e.file_type() {
+                T::Directory => Some(FileType::Directory),
+                T::RegularFile => Some(FileType::RegularFile),
+                T::Symlink => Some(FileType::Symlink),
+                T::Fifo => Some(FileType::NamedPipe),
+                T::Socket => Some(FileType::Socket),
+                T::CharacterDevice => Some(FileType::CharDevice),
+                T::BlockDevice => Some(FileType::BlockDevice),
+                _ => None,
+            };
+            out.push((OsStr::from_bytes(name).to_os_string(), t, e.ino()));
+        }
+        Ok(out)
+    }
+
+    /// `mkdirat`.
+    pub fn mkdir(&self, name: &OsStr, mode: u32) -> Res<()> {
+        crate::fault::check("mkdir")?;
+        rustix::fs::mkdirat(self, one(name)?, Mode::from_raw_mode(mode)).map_err(rx)
+    }
+
+    /// `unlinkat` of a non-directory (a symlink is removed, never followed).
+    pub fn unlink(&self, name: &OsStr) -> Res<()> {
+        crate::fault::check("unlink")?;
+        rustix::fs::unlinkat(self, one(name)?, AtFlags::empty()).map_err(rx)
+    }
+
+    /// `unlinkat(AT_REMOVEDIR)`.
+    pub fn rmdir(&self, name: &OsStr) -> Res<()> {
+        crate::fault::check("rmdir")?;
+        rustix::fs::unlinkat(self, one(name)?, AtFlags::REMOVEDIR).map_err(rx)
+    }
+
+    /// `renameat2` with the caller's flags (NOREPLACE, EXCHANGE).
+    pub fn rename(&self, name: &OsStr, to: &Dir, to_name: &OsStr, flags: u32) -> Res<()> {
+        crate::fault::check("rename")?;
+        let f = rustix::fs::RenameFlags::from_bits(flags).ok_or(Errno::EINVAL)?;
+        rustix::fs::renameat_with(self, one(name)?, to, one(to_name)?, f).map_err(rx)
+    }
+
+    /// `symlinkat` with an (already encoded) target.
+    pub fn symlink(&self, target: &[u8], name: &OsStr) -> Res<()> {
+        crate::fault::check("symlink")?;
+        rustix::fs::symlinkat(OsStr::from_bytes(target), self, one(name)?).map_err(rx)
+    }
+
+    /// `readlinkat`, as bytes (the kernel bounds it by PATH_MAX).
+    pub fn readlink(&self, name: &OsStr) -> Res<Vec<u8>> {
+        crate::fault::check("readlink")?;
+        rustix::fs::readlinkat(self, one(name)?, Vec::new())
+            .map(|t| t.into_bytes())
+            .map_err(rx)
+    }
+
+    /// `linkat` without AT_SYMLINK_FOLLOW: a symlink is linked, not its target.
+    pub fn link(&self, name: &OsStr, to: &Dir, to_name: &OsStr) -> Res<()> {
+        crate::fault::check("link")?;
+        rustix::fs::linkat(self, one(name)?, to, one(to_name)?, AtFlags::empty()).map_err(rx)
+    }
+
+    /// `mknodat` for FIFOs, sockets and device nodes.
+    pub fn mknod(&self, name: &OsStr, mode: u32, rdev: u64) -> Res<()> {
+        crate::fault::check("mknod")?;
+        let kind = rustix::fs::FileType::from_raw_mode(mode);
+        rustix::fs::mknodat(
+            self,
+            one(name)?,
+            kind,
+            Mode::from_raw_mode(mode & 0o7777),
+            rdev,
+        )
+        .map_err(rx)
+    }
+
+    /// An `O_PATH` descriptor of entry `name` itself (a symlink is not
+    /// followed): it pins the inode for a call that has no `*at` form
+    /// that leaves symlinks alone.
+    fn pin(&self, name: &OsStr) -> Res<OwnedFd> {
+        crate::fault::check("pin")?;
+        rustix::fs::openat(
+            self,
+            one(name)?,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(rx)
+    }
+
+    /// `chmod` of entry `name`, never through a symlink: Linux has no
+    /// lchmod, and fchmodat ignores AT_SYMLINK_NOFOLLOW before fchmodat2,
+    /// so the entry is pinned with O_PATH, checked, and changed through its
+    /// /proc/self/fd link, which names that inode and nothing else. A
+    /// symlink's mode means nothing on Linux: it is left alone.
+    pub fn chmod(&self, name: &OsStr, mode: u32) -> Res<()> {
+        crate::fault::check("chmod")?;
+        let fd = self.pin(name)?;
+        if fstat(&fd)?.is_symlink() {
+            return Ok(());
+        }
+        let link = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        rustix::fs::chmod(link.as_str(), Mode::from_raw_mode(mode & 0o7777)).map_err(rx)
+    }
+
+    /// `fchownat(AT_SYMLINK_NOFOLLOW)`; `None` leaves that id unchanged.
+    pub fn chown(&self, name: &OsStr, uid: Option<u32>, gid: Option<u32>) -> Res<()> {
+        crate::fault::check("chown")?;
+        // SAFETY-free: rustix takes the ids by value; -1 ("unchanged") is `None`.
+        let uid = uid.map(rustix::fs::Uid::from_raw);
+        let gid = gid.map(rustix::fs::Gid::from_raw);
+        rustix::fs::chownat(self, one(name)?, uid, gid, AtFlags::SYMLINK_NOFOLLOW).map_err(rx)
+    }
+
+    /// `utimensat(AT_SYMLINK_NOFOLLOW)`.
+    pub fn utimens(&self, name: &OsStr, atime: Time, mtime: Time) -> Res<()> {
+        crate::fault::check("utimens")?;
+        let ts = rustix::fs::Timestamps {
+            last_access: timespec(atime),
+            last_modification: timespec(mtime),
+        };
+        rustix::fs::utimensat(self, one(name)?, &ts, AtFlags::SYMLINK_NOFOLLOW).map_err(rx)
+    }
+
+    /// The /proc/self/fd path of entry `name` for the `l*xattr` calls,
+    /// which have no `*at` form: the magic link is this directory's
+    /// descriptor, and the one component after it is not followed.
+    fn xattr_path(&self, name: &OsStr) -> Res<std::path::PathBuf> {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&self.fd.as_fd());
+        Ok(Path::new(&format!("/proc/self/fd/{fd}")).join(one(name)?))
+    }
+
+    /// `lgetxattr`; `None` when the attribute does not exist.
+    pub fn get_xattr(&self, name: &OsStr, attr: &OsStr) -> Res<Option<Vec<u8>>> {
+        crate::fault::check("get_xattr")?;
+        xattr::get(self.xattr_path(name)?, attr).map_err(errno)
+    }
+
+    /// `lsetxattr` honouring XATTR_CREATE / XATTR_REPLACE.
+    pub fn set_xattr(&self, name: &OsStr, attr: &OsStr, value: &[u8], flags: i32) -> Res<()> {
+        crate::fault::check("set_xattr")?;
+        let p = self.xattr_path(name)?;
+        if flags & (libc::XATTR_CREATE | libc::XATTR_REPLACE) != 0 {
+            let exists = xattr::get(&p, attr).map_err(errno)?.is_some();
+            if flags & libc::XATTR_CREATE != 0 && exists {
+                return Err(Errno::EEXIST);
+            }
+            if flags & libc::XATTR_REPLACE != 0 && !exists {
+                return Err(Errno::from_i32(libc::ENODATA));
+            }
+        }
+        xattr::set(&p, attr, value).map_err(errno)
+    }
+
+    /// `llistxattr`.
+    pub fn list_xattr(&self, name: &OsStr) -> Res<Vec<OsString>> {
+        crate::fault::check("list_xattr")?;
+        Ok(xattr::list(self.xattr_path(name)?)
+            .map_err(errno)?
+            .collect())
+    }
+
+    /// `lremovexattr`.
+    pub fn remove_xattr(&self, name: &OsStr, attr: &OsStr) -> Res<()> {
+        crate::fault::check("remove_xattr")?;
+        xattr::remove(self.xattr_path(name)?, attr).map_err(errno)
+    }
+
+    /// Asks the kernel to start reading `ranges` (offset, length) of the
+    /// regular file `name` in the background (posix_fadvise WILLNEED), so
+    /// that reads issued next find their pages on the way. A hint: failures
+    /// are ignored.
+    pub fn prefetch(&self, name: &OsStr, ranges: &[(u64, u64)]) {
+        let Ok(f) = self.open_regular(name, OFlags::RDONLY, 0) else {
+            return;
+        };
+        for &(off, len) in ranges.iter().filter(|r| r.1 > 0) {
+            let _ = rustix::fs::fadvise(
+                &f,
+                off,
+                std::num::NonZeroU64::new(len),
+                rustix::fs::Advice::WillNeed,
+            );
+        }
+    }
+
+    /// `fsync` of the directory itself (its entries are durable after it).
+    pub fn sync(&self) -> Res<()> {
+        crate::fault::check("sync")?;
+        rustix::fs::fsync(self.open_readable()?).map_err(rx)
+    }
+
+    /// The directory itself opened for reading: an `O_PATH` descriptor can
+    /// neither list nor fsync.
+    fn open_readable(&self) -> Res<OwnedFd> {
+        rustix::fs::openat(
+            self,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(rx)
+    }
+
+    /// `fstatvfs` of the backing filesystem.
+    pub fn statvfs(&self) -> Res<rustix::fs::StatVfs> {
+        crate::fault::check("statvfs")?;
+        rustix::fs::fstatvfs(self).map_err(rx)
+    }
 }
 
 /// Reads exactly as much as is there, up to `buf.len()`, at `off`.
 pub fn read_at(f: &File, buf: &mut [u8], off: u64) -> Res<usize> {
+    crate::fault::check("read_at")?;
     let mut done = 0;
     while done < buf.len() {
         match f.read_at(&mut buf[done..], off + done as u64) {
@@ -68,16 +573,19 @@ pub fn read_at(f: &File, buf: &mut [u8], off: u64) -> Res<usize> {
 
 /// Writes all of `buf` at `off`.
 pub fn write_at(f: &File, buf: &[u8], off: u64) -> Res<()> {
+    crate::fault::check("write_at")?;
     f.write_all_at(buf, off).map_err(errno)
 }
 
 /// Sets the stored length.
 pub fn set_len(f: &File, len: u64) -> Res<()> {
+    crate::fault::check("set_len")?;
     f.set_len(len).map_err(errno)
 }
 
 /// `fdatasync` / `fsync`.
 pub fn sync(f: &File, data_only: bool) -> Res<()> {
+    crate::fault::check("sync")?;
     if data_only {
         f.sync_data()
     } else {
@@ -86,148 +594,50 @@ pub fn sync(f: &File, data_only: bool) -> Res<()> {
     .map_err(errno)
 }
 
-/// `fsync` of a directory.
-pub fn sync_dir(p: &Path) -> Res<()> {
-    File::open(p).and_then(|d| d.sync_all()).map_err(errno)
-}
-
-/// Asks the kernel to start reading `ranges` (offset, length) of regular
-/// file `p` in the background (posix_fadvise WILLNEED), so that reads
-/// issued next find their pages on the way. A hint: failures are ignored.
-/// O_NONBLOCK, so that a file replaced by a FIFO meanwhile cannot block.
-pub fn prefetch(p: &Path, ranges: &[(u64, u64)]) {
-    use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
-    use std::os::fd::AsRawFd;
-    let Ok(f) = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(p)
-    else {
-        return;
-    };
-    for &(off, len) in ranges.iter().filter(|r| r.1 > 0) {
-        let _ = posix_fadvise(
-            f.as_raw_fd(),
-            off as libc::off_t,
-            len as libc::off_t,
-            PosixFadviseAdvice::POSIX_FADV_WILLNEED,
-        );
-    }
-}
-
-/// Reads a whole small file (directory IVs, long-name sidecars).
-pub fn read_small(p: &Path) -> Res<Vec<u8>> {
-    fs::read(p).map_err(errno)
-}
-
-/// Writes a small metadata file exclusively and makes it durable.
-pub fn write_small(p: &Path, bytes: &[u8], mode: u32) -> Res<()> {
-    let f = create_file(p, mode)?;
-    write_at(&f, bytes, 0)?;
-    sync(&f, true)
-}
-
-/// Writes a small file, replacing any existing one.
-pub fn write_small_replace(p: &Path, bytes: &[u8], mode: u32) -> Res<()> {
-    let f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(p)
-        .map_err(errno)?;
-    write_at(&f, bytes, 0)?;
-    sync(&f, true)
-}
-
-/// The entries of a directory, as on-disk names with their `d_type`.
-pub fn list_dir(p: &Path) -> Res<Vec<(OsString, Option<fs::FileType>, u64)>> {
-    use std::os::unix::fs::DirEntryExt;
-    let mut out = Vec::new();
-    for e in fs::read_dir(p).map_err(errno)? {
-        let e = e.map_err(errno)?;
-        out.push((e.file_name(), e.file_type().ok(), e.ino()));
-    }
-    Ok(out)
-}
-
-/// `mkdir`.
-pub fn mkdir(p: &Path, mode: u32) -> Res<()> {
-    fs::DirBuilder::new().mode(mode).create(p).map_err(errno)
-}
-
-/// `unlink`.
-pub fn unlink(p: &Path) -> Res<()> {
-    fs::remove_file(p).map_err(errno)
-}
-
-/// `rmdir`.
-pub fn rmdir(p: &Path) -> Res<()> {
-    fs::remove_dir(p).map_err(errno)
-}
-
-/// `renameat2` with the caller's flags (NOREPLACE, EXCHANGE).
-pub fn rename(from: &Path, to: &Path, flags: u32) -> Res<()> {
-    if flags == 0 {
-        return fs::rename(from, to).map_err(errno);
-    }
-    let f = RenameFlags::from_bits(flags).ok_or(Errno::EINVAL)?;
-    renameat2(None, from, None, to, f).map_err(nix_errno)
-}
-
-/// `symlink` with an (already encoded) target.
-pub fn symlink(target: &OsStr, link: &Path) -> Res<()> {
-    std::os::unix::fs::symlink(target, link).map_err(errno)
-}
-
-/// `readlink`, as bytes.
-pub fn readlink(p: &Path) -> Res<Vec<u8>> {
-    use std::os::unix::ffi::OsStringExt;
-    fs::read_link(p)
-        .map(|t| t.into_os_string().into_vec())
-        .map_err(errno)
-}
-
-/// `link`.
-pub fn link(from: &Path, to: &Path) -> Res<()> {
-    fs::hard_link(from, to).map_err(errno)
-}
-
-/// `mknod` for FIFOs, sockets and device nodes.
-pub fn mknod_at(p: &Path, mode: u32, rdev: u64) -> Res<()> {
-    let kind = SFlag::from_bits_truncate(mode & libc::S_IFMT);
-    let perm = Mode::from_bits_truncate(mode & 0o7777);
-    mknod(p, kind, perm, rdev).map_err(nix_errno)
-}
-
-/// `chmod` (never on symlinks: Linux has no lchmod).
-pub fn chmod(p: &Path, mode: u32) -> Res<()> {
-    fs::set_permissions(p, fs::Permissions::from_mode(mode & 0o7777)).map_err(errno)
-}
-
-/// `lchown`; `None` leaves that id unchanged.
-pub fn lchown(p: &Path, uid: Option<u32>, gid: Option<u32>) -> Res<()> {
-    std::os::unix::fs::lchown(p, uid, gid).map_err(errno)
-}
-
 /// `fchmod`.
 pub fn fchmod(f: &File, mode: u32) -> Res<()> {
-    f.set_permissions(fs::Permissions::from_mode(mode & 0o7777))
-        .map_err(errno)
+    crate::fault::check("fchmod")?;
+    rustix::fs::fchmod(f, Mode::from_raw_mode(mode & 0o7777)).map_err(rx)
 }
 
 /// `fchown`; `None` leaves that id unchanged.
 pub fn fchown(f: &File, uid: Option<u32>, gid: Option<u32>) -> Res<()> {
+    crate::fault::check("fchown")?;
     std::os::unix::fs::fchown(f, uid, gid).map_err(errno)
 }
 
 /// `futimens`.
 pub fn futimens(f: &File, atime: Time, mtime: Time) -> Res<()> {
-    use std::os::fd::AsRawFd;
-    nix::sys::stat::futimens(f.as_raw_fd(), &timespec(atime), &timespec(mtime)).map_err(nix_errno)
+    crate::fault::check("futimens")?;
+    let ts = rustix::fs::Timestamps {
+        last_access: timespec(atime),
+        last_modification: timespec(mtime),
+    };
+    rustix::fs::futimens(f, &ts).map_err(rx)
 }
 
-/// Time argument of [`utimens`].
+/// `fgetxattr` on an open file; `None` when the attribute does not exist.
+pub fn fget_xattr(f: &File, name: &OsStr) -> Res<Option<Vec<u8>>> {
+    crate::fault::check("fget_xattr")?;
+    use xattr::FileExt;
+    f.get_xattr(name).map_err(errno)
+}
+
+/// `fsetxattr` on an open file.
+pub fn fset_xattr(f: &File, name: &OsStr, value: &[u8]) -> Res<()> {
+    crate::fault::check("fset_xattr")?;
+    use xattr::FileExt;
+    f.set_xattr(name, value).map_err(errno)
+}
+
+/// `flistxattr` on an open file.
+pub fn flist_xattr(f: &File) -> Res<Vec<OsString>> {
+    crate::fault::check("flist_xattr")?;
+    use xattr::FileExt;
+    Ok(f.list_xattr().map_err(errno)?.collect())
+}
+
+/// Time argument of [`Dir::utimens`].
 #[derive(Clone, Copy, Debug)]
 pub enum Time {
     /// Leave unchanged.
@@ -238,141 +648,89 @@ pub enum Time {
     At(i64, i64),
 }
 
-fn timespec(t: Time) -> TimeSpec {
+fn timespec(t: Time) -> rustix::fs::Timespec {
     match t {
-        Time::Omit => TimeSpec::UTIME_OMIT,
-        Time::Now => TimeSpec::UTIME_NOW,
-        Time::At(s, ns) => TimeSpec::new(s, ns),
+        Time::Omit => rustix::fs::Timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        Time::Now => rustix::fs::Timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_NOW,
+        },
+        Time::At(s, ns) => rustix::fs::Timespec {
+            tv_sec: s,
+            tv_nsec: ns,
+        },
     }
 }
 
-/// `utimensat(AT_SYMLINK_NOFOLLOW)`.
-pub fn utimens(p: &Path, atime: Time, mtime: Time) -> Res<()> {
-    utimensat(
-        None,
-        p,
-        &timespec(atime),
-        &timespec(mtime),
-        UtimensatFlags::NoFollowSymlink,
-    )
-    .map_err(nix_errno)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
 
-/// `statvfs` of the backing filesystem.
-pub fn statvfs(p: &Path) -> Res<nix::sys::statvfs::Statvfs> {
-    nix::sys::statvfs::statvfs(p).map_err(nix_errno)
-}
-
-/// `lgetxattr`; `None` when the attribute does not exist.
-pub fn get_xattr(p: &Path, name: &OsStr) -> Res<Option<Vec<u8>>> {
-    xattr::get(p, name).map_err(errno)
-}
-
-/// `lsetxattr` honouring XATTR_CREATE / XATTR_REPLACE.
-pub fn set_xattr(p: &Path, name: &OsStr, value: &[u8], flags: i32) -> Res<()> {
-    if flags & (libc::XATTR_CREATE | libc::XATTR_REPLACE) != 0 {
-        let exists = get_xattr(p, name)?.is_some();
-        if flags & libc::XATTR_CREATE != 0 && exists {
-            return Err(Errno::EEXIST);
+    #[test]
+    fn never_leaves_the_root_or_follows_a_symlink() {
+        let t = tempfile::tempdir().unwrap();
+        let vol = t.path().join("vol");
+        let out = t.path().join("outside");
+        std::fs::create_dir_all(vol.join("d/e")).unwrap();
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("secret"), b"x").unwrap();
+        symlink(&out, vol.join("link")).unwrap();
+        symlink(out.join("secret"), vol.join("d/f")).unwrap();
+        nix::unistd::mkfifo(&vol.join("d/fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let root = Dir::open_root(&vol).unwrap();
+        assert!(root.open_dir(Path::new("d/e")).is_ok());
+        for rel in ["link", "link/x", "d/f", "d/fifo"] {
+            assert_eq!(
+                root.open_dir(Path::new(rel)).unwrap_err(),
+                Errno::EIO,
+                "{rel}"
+            );
         }
-        if flags & libc::XATTR_REPLACE != 0 && !exists {
-            return Err(Errno::from_i32(libc::ENODATA));
+        assert_eq!(
+            root.open_dir(Path::new("d/../..")).unwrap_err(),
+            Errno::EINVAL
+        );
+        let d = root.open_dir(Path::new("d")).unwrap();
+        // Symlink and FIFO where a file is expected: EIO, no block, no follow.
+        for n in ["f", "fifo"] {
+            assert_eq!(d.open_file(OsStr::new(n), false).unwrap_err(), Errno::EIO);
+            assert_eq!(d.read_small(OsStr::new(n)).unwrap_err(), Errno::EIO);
         }
+        assert_eq!(
+            d.create_file(OsStr::new("f"), 0o600).unwrap_err(),
+            Errno::EEXIST
+        );
+        d.chmod(OsStr::new("f"), 0o777).unwrap();
+        assert!(d.stat(OsStr::new("f")).unwrap().is_symlink());
+        d.unlink(OsStr::new("f")).unwrap();
+        assert_eq!(std::fs::read(out.join("secret")).unwrap(), b"x");
+        use std::os::unix::fs::PermissionsExt;
+        let m = std::fs::metadata(out.join("secret")).unwrap();
+        assert_ne!(m.permissions().mode() & 0o777, 0o777);
+        std::fs::write(vol.join("big"), vec![0u8; SMALL_MAX + 1]).unwrap();
+        assert_eq!(root.read_small(OsStr::new("big")).unwrap_err(), Errno::EIO);
+        assert_eq!(root.stat(OsStr::new("a/b")).unwrap_err(), Errno::EINVAL);
     }
-    xattr::set(p, name, value).map_err(errno)
-}
 
-/// `llistxattr`.
-pub fn list_xattr(p: &Path) -> Res<Vec<OsString>> {
-    Ok(xattr::list(p).map_err(errno)?.collect())
-}
-
-/// `lremovexattr`.
-pub fn remove_xattr(p: &Path, name: &OsStr) -> Res<()> {
-    xattr::remove(p, name).map_err(errno)
-}
-
-/// Longest backing path we hand to the kernel in one piece (PATH_MAX is 4096).
-const PATH_SAFE: usize = 3072;
-
-/// A backing path usable in path-based calls. Encrypted names are longer
-/// than plaintext ones, so a plaintext path within PATH_MAX can map to a
-/// longer backing path: those are reached through an `O_PATH` descriptor of
-/// an ancestor directory, as `/proc/self/fd/N/rest`, which the descriptor
-/// held here keeps valid.
-#[derive(Debug)]
-pub struct BPath {
-    path: PathBuf,
-    _anchor: Option<File>,
-}
-
-impl std::ops::Deref for BPath {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl AsRef<Path> for BPath {
-    fn as_ref(&self) -> &Path {
-        &self.path
-    }
-}
-
-fn open_dir_path(p: &Path) -> Res<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW)
-        .open(p)
-        .map_err(errno)
-}
-
-/// `root`/`rel` as a [`BPath`].
-pub fn resolve(root: &Path, rel: &Path) -> Res<BPath> {
-    let full = root.join(rel);
-    if full.as_os_str().len() < PATH_SAFE {
-        return Ok(BPath {
-            path: full,
-            _anchor: None,
-        });
-    }
-    let comps: Vec<&OsStr> = rel.iter().collect();
-    let mut anchor: Option<File> = None;
-    let mut start = 0;
-    loop {
-        // Take as many components as fit; the last group is the result.
-        let base_len = match &anchor {
-            None => root.as_os_str().len(),
-            Some(_) => 32,
-        };
-        let mut len = base_len;
-        let mut end = start;
-        while end < comps.len() && len + 1 + comps[end].len() < PATH_SAFE {
-            len += 1 + comps[end].len();
-            end += 1;
+    #[test]
+    fn resolves_paths_longer_than_path_max_one_call_at_a_time() {
+        let t = tempfile::tempdir().unwrap();
+        let root = Dir::open_root(t.path()).unwrap();
+        let name = "n".repeat(250);
+        let mut rel = std::path::PathBuf::new();
+        let mut d = root.clone();
+        for _ in 0..24 {
+            d.mkdir(OsStr::new(&name), 0o700).unwrap();
+            d = d.child_dir(OsStr::new(&name)).unwrap();
+            rel.push(&name);
         }
-        if end == start {
-            return Err(Errno::ENAMETOOLONG);
-        }
-        let mut p = match &anchor {
-            None => root.to_path_buf(),
-            Some(f) => PathBuf::from(format!("/proc/self/fd/{}", fd_of(f))),
-        };
-        for c in &comps[start..end] {
-            p.push(c);
-        }
-        if end == comps.len() {
-            return Ok(BPath {
-                path: p,
-                _anchor: anchor,
-            });
-        }
-        anchor = Some(open_dir_path(&p)?);
-        start = end;
+        d.write_small(OsStr::new("iv"), b"0123", 0o444).unwrap();
+        assert!(rel.as_os_str().len() > 4096);
+        let deep = root.open_dir(&rel).unwrap();
+        assert_eq!(deep.read_small(OsStr::new("iv")).unwrap(), b"0123");
     }
-}
-
-fn fd_of(f: &File) -> i32 {
-    use std::os::fd::AsRawFd;
-    f.as_raw_fd()
 }

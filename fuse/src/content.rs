@@ -14,8 +14,9 @@
 //! would land beyond it.
 
 use crate::backing::{self, Res};
+use crate::{space, xattrs};
 use fusecry_format::chunk::{ChunkJob, LANES};
-use fusecry_format::{Codec, FileId};
+use fusecry_format::{Codec, FileId, Profile};
 use fuser::Errno;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use rand_core::CryptoRngCore;
@@ -98,20 +99,34 @@ pub struct FileState {
     pub size: u64,
     /// Why the header or trailer did not verify; writes are refused then.
     pub damaged: Option<String>,
+    /// The id was read from the stored file, not drawn by this writer: an
+    /// empty form with it may exist elsewhere (an attacker may have copied
+    /// it over another file), so data is never written under it (SPEC §7.1).
+    inherited_id: bool,
     /// Chunk ranges in use by requests in flight.
     spans: Vec<Span>,
     next_span: u64,
 }
 
 impl FileState {
-    /// A state for a file just read or created.
+    /// The state of a file this writer just created under the fresh id `id`.
     pub fn new(id: FileId, size: u64, damaged: Option<String>) -> FileState {
         FileState {
             id,
             size,
             damaged,
+            inherited_id: false,
             spans: Vec::new(),
             next_span: 0,
+        }
+    }
+
+    /// The state of a stored file as read from its header and trailer
+    /// (legacy files have no id to inherit).
+    fn loaded(codec: &Codec, id: FileId, size: u64, damaged: Option<String>) -> FileState {
+        FileState {
+            inherited_id: codec.profile() == Profile::V1,
+            ..FileState::new(id, size, damaged)
         }
     }
 
@@ -170,6 +185,44 @@ impl OpenFile {
     /// Why the file is damaged, if it is.
     pub fn damage(&self) -> Option<String> {
         self.state.lock().damaged.clone()
+    }
+
+    /// Runs `f` with the file's id, which cannot change meanwhile (its
+    /// xattr values are bound to it, SPEC §11.1); a damaged file has none
+    /// to trust.
+    pub fn with_id<R>(&self, f: impl FnOnce(&FileId) -> R) -> CRes<R> {
+        let g = self.state.lock();
+        writable(&g)?;
+        Ok(f(&g.id))
+    }
+
+    /// SPEC §7.1: the file becomes the empty form under a fresh id, and its
+    /// xattr values (bound to the id, §11.1) follow. Done when a file is
+    /// truncated to 0, and before a file whose id was read from storage
+    /// leaves size 0: an empty form's image may have been copied over
+    /// other files, and data written under its id could then be spliced
+    /// between them. Legacy files have no id: they are only emptied.
+    fn renew_id(
+        &self,
+        codec: &Codec,
+        st: &mut FileState,
+        rng: &mut impl CryptoRngCore,
+    ) -> CRes<()> {
+        let id = FileId::random(rng);
+        let mut bytes = codec.encode_header(&id);
+        if codec.layout().stored_size(0) > 0 {
+            bytes.extend(codec.encode_trailer(&id, 0));
+        }
+        backing::write_at(&self.file, &bytes, 0)?;
+        backing::set_len(&self.file, bytes.len() as u64)?;
+        if codec.profile() == Profile::V1 {
+            xattrs::rebind_file(codec, &self.file, &st.id, &id, rng)?;
+        }
+        st.id = id;
+        st.size = 0;
+        st.damaged = None;
+        st.inherited_id = false;
+        Ok(())
     }
 
     /// Waits until chunks `first..=last` are free for this kind of use and takes them.
@@ -275,6 +328,7 @@ impl OpenFile {
             return Ok(off);
         }
         let end = off.checked_add(len).ok_or(Errno::EFBIG)?;
+        space::check_size(codec.layout(), end)?;
         let cs = codec.chunk_size();
         // The gap from the current end is ours to fill; its first chunk (the
         // old last one) is re-encrypted with zeros appended.
@@ -292,6 +346,25 @@ impl OpenFile {
             self.release(&mut g, id);
         };
         let old = g.size;
+        if end > old {
+            // The space for the grown file first: on a full disk the write
+            // fails here with the file as it was (SPEC §7.6). Under the
+            // lock: the size and the id renewal below must be decided
+            // before any other write can look at them.
+            let l = codec.layout();
+            let r = space::reserve(&self.file, l.chunk_offset(from / cs), l.stored_size(end));
+            if let Err(e) = r {
+                self.release(&mut g, span);
+                return Err(e.into());
+            }
+        }
+        if old == 0 && g.inherited_id && g.effective_size_excluding(span) == 0 {
+            // The first data of a file whose id came from storage (SPEC §7.1).
+            if let Err(e) = self.renew_id(codec, &mut g, rng) {
+                self.release(&mut g, span);
+                return Err(e);
+            }
+        }
         let id = g.id;
         drop(g);
         let res = write_chunks(codec, &self.file, &id, old, from, off, src, rng);
@@ -319,8 +392,8 @@ impl OpenFile {
     }
 
     /// Sets the plaintext size (waits for every request in flight).
-    /// Truncating a damaged file to zero starts it afresh (a new file id),
-    /// the one write a damaged file accepts.
+    /// Truncating to zero starts the file afresh under a new file id (SPEC
+    /// §7.1); for a damaged file that is the one write it accepts.
     pub fn truncate(&self, codec: &Codec, new: u64, rng: &mut impl CryptoRngCore) -> CRes<()> {
         let mut g = self.state.lock();
         let span = self.acquire(&mut g, 0, u64::MAX, true, new);
@@ -349,22 +422,21 @@ impl OpenFile {
         new: u64,
         rng: &mut impl CryptoRngCore,
     ) -> CRes<()> {
-        if new == 0 && st.damaged.is_some() {
-            let id = FileId::random(rng);
-            let mut bytes = codec.encode_header(&id);
-            if codec.layout().stored_size(0) > 0 {
-                bytes.extend(codec.encode_trailer(&id, 0));
-            }
-            backing::write_at(&self.file, &bytes, 0)?;
-            backing::set_len(&self.file, bytes.len() as u64)?;
-            st.id = id;
-            st.size = 0;
-            st.damaged = None;
-            return Ok(());
+        space::check_size(codec.layout(), new)?;
+        if new == 0 && (st.damaged.is_some() || st.size > 0) {
+            return self.renew_id(codec, st, rng);
         }
         writable(st)?;
         let old = st.size;
         let l = codec.layout();
+        if new > old {
+            // Space for every chunk of the grow before the first is written.
+            let from = l.chunk_offset(old / l.chunk_size);
+            space::reserve(&self.file, from, l.stored_size(new))?;
+        }
+        if new > old && old == 0 && st.inherited_id {
+            self.renew_id(codec, st, rng)?;
+        }
         if new > old {
             write_chunks(
                 codec,
@@ -436,7 +508,8 @@ fn load_state(codec: &Codec, file: &File) -> Res<FileState> {
     let id = match codec.decode_header(&head[..got]) {
         Ok(id) => id,
         Err(e) => {
-            return Ok(FileState::new(
+            return Ok(FileState::loaded(
+                codec,
                 FileId::default(),
                 estimate_size(codec, stored),
                 Some(e.to_string()),
@@ -447,8 +520,9 @@ fn load_state(codec: &Codec, file: &File) -> Res<FileState> {
     let mut tail = vec![0u8; tl];
     backing::read_at(file, &mut tail, stored - tl as u64)?;
     match codec.decode_trailer(&id, stored, &tail) {
-        Ok(size) => Ok(FileState::new(id, size, None)),
-        Err(e) => Ok(FileState::new(
+        Ok(size) => Ok(FileState::loaded(codec, id, size, None)),
+        Err(e) => Ok(FileState::loaded(
+            codec,
             id,
             estimate_size(codec, stored),
             Some(e.to_string()),

@@ -3,25 +3,27 @@
 //! FUSE wire protocol (that is `adapter.rs`) and reaches the backing
 //! directory only through `backing.rs`.
 
-use crate::backing::{self, BPath, Res, Time};
+use crate::backing::{self, Dir, Meta, Res, Time};
 use crate::content::{self, ContentError, OpenFile, Source};
 use crate::handle::{DirEntry, DirHandle, Handles};
 use crate::inode::{Ino, InodeTable, Key, ROOT};
 use crate::legacy_names::LegacyNames;
-use crate::names::{self, Decoded};
+use crate::names::{self, Decoded, OpenDir};
 use crate::rng::FsRng;
 use fusecry_format::name::{DirIv, DIRIV_NAME};
+use fusecry_format::xattr::Owner;
 use fusecry_format::{Codec, FileId};
 use fuser::{Errno, FileAttr, FileType};
 use parking_lot::Mutex;
 use std::ffi::{OsStr, OsString};
-use std::fs::Metadata;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+mod failure;
+mod links;
+mod namelock;
 
 /// Longest stored symlink target the backing filesystem takes.
 const SYMLINK_MAX: usize = 4095;
@@ -47,6 +49,8 @@ pub struct Caller {
     pub uid: u32,
     /// Group id.
     pub gid: u32,
+    /// Process id (for its supplementary groups; 0 when unknown).
+    pub pid: u32,
 }
 
 impl Caller {
@@ -73,9 +77,21 @@ pub struct FsOptions {
 /// The mounted volume.
 pub struct CryptFs {
     codec: Codec,
-    root: PathBuf,
+    /// The volume root, held open: every backing call starts from it.
+    root: Dir,
     root_dev: u64,
     inodes: Mutex<InodeTable>,
+    /// Orders name changes against lookups (`namelock.rs`). Without it a
+    /// lookup may stat an entry, an unlink or rename then change it and
+    /// update the inode table, and the lookup then record what it saw: the
+    /// table keeps a name that leads elsewhere, and its node answers for
+    /// whatever is put there next, as the wrong file or as EIO; a getattr
+    /// between a rename's backing change and its table update finds the
+    /// entry that replaced its file; a lookup finds a directory that mkdir
+    /// has not given its IV yet, or that rmdir has taken it from. Lookups,
+    /// `checked` and `dir` hold it shared; unlink, rmdir, rename and mkdir
+    /// exclusively, from their backing change to their table update.
+    names: namelock::NameLock,
     handles: Handles,
     opts: FsOptions,
     rng: FsRng,
@@ -88,48 +104,14 @@ pub struct CryptFs {
 /// together: about one readdirplus reply.
 const PREFETCH_ENTRIES: usize = 32;
 
-fn key(m: &Metadata) -> Key {
+fn key(m: &Meta) -> Key {
     (m.dev(), m.ino())
 }
 
 /// What must not change for a cached plaintext size to stay valid.
-fn stamp(m: &Metadata) -> (u64, i64, i64) {
-    (
-        m.len(),
-        m.mtime() * 1_000_000_000 + m.mtime_nsec(),
-        m.ctime() * 1_000_000_000 + m.ctime_nsec(),
-    )
-}
-
-fn kind_of(m: &Metadata) -> FileType {
-    let t = m.file_type();
-    if t.is_dir() {
-        FileType::Directory
-    } else if t.is_symlink() {
-        FileType::Symlink
-    } else if t.is_fifo() {
-        FileType::NamedPipe
-    } else if t.is_socket() {
-        FileType::Socket
-    } else if t.is_char_device() {
-        FileType::CharDevice
-    } else if t.is_block_device() {
-        FileType::BlockDevice
-    } else {
-        FileType::RegularFile
-    }
-}
-
-fn kind_from_std(t: Option<std::fs::FileType>) -> FileType {
-    match t {
-        Some(t) if t.is_dir() => FileType::Directory,
-        Some(t) if t.is_symlink() => FileType::Symlink,
-        Some(t) if t.is_fifo() => FileType::NamedPipe,
-        Some(t) if t.is_socket() => FileType::Socket,
-        Some(t) if t.is_char_device() => FileType::CharDevice,
-        Some(t) if t.is_block_device() => FileType::BlockDevice,
-        _ => FileType::RegularFile,
-    }
+fn stamp(m: &Meta) -> (u64, i64, i64) {
+    let ((ms, mns), (cs, cns)) = (m.mtime(), m.ctime());
+    (m.len(), ms * 1_000_000_000 + mns, cs * 1_000_000_000 + cns)
 }
 
 fn systime(s: i64, ns: i64) -> SystemTime {
@@ -162,19 +144,16 @@ pub fn time_arg(t: Option<fuser::TimeOrNow>) -> Time {
 
 impl CryptFs {
     /// A filesystem over the backing directory `root`, opened with `codec`.
-    pub fn new(codec: Codec, root: &Path, opts: FsOptions) -> std::io::Result<CryptFs> {
-        let root = root.canonicalize()?;
-        let meta = std::fs::metadata(&root)?;
-        if !meta.is_dir() {
-            return Err(std::io::Error::other(format!(
-                "{}: not a directory",
-                root.display()
-            )));
-        }
-        if codec.uses_diriv() && !root.join(DIRIV_NAME).exists() {
+    pub fn new(codec: Codec, root_path: &Path, opts: FsOptions) -> std::io::Result<CryptFs> {
+        let root = Dir::open_root(root_path)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", root_path.display())))?;
+        let meta = root
+            .stat_self()
+            .map_err(|e| std::io::Error::other(format!("{}: {e:?}", root_path.display())))?;
+        if codec.uses_diriv() && !root.stat(OsStr::new(DIRIV_NAME)).is_ok_and(|m| m.is_file()) {
             return Err(std::io::Error::other(format!(
                 "{}: no {DIRIV_NAME}: not a directory of this volume",
-                root.display()
+                root_path.display()
             )));
         }
         Ok(CryptFs {
@@ -182,6 +161,7 @@ impl CryptFs {
             codec,
             root_dev: meta.dev(),
             inodes: Mutex::new(InodeTable::new(key(&meta))),
+            names: namelock::NameLock::default(),
             root,
             handles: Handles::default(),
             opts,
@@ -223,10 +203,107 @@ impl CryptFs {
         }
     }
 
-    /// Backing path of `ino`.
-    fn path(&self, ino: Ino) -> Res<BPath> {
+    /// The backing directory `rel` on the way to `ino`: EIO, logged with
+    /// `ino`'s plaintext path, when something that is not a directory
+    /// stands where one should (a symlink, a file, a FIFO put there behind
+    /// the mount).
+    fn open_rel(&self, ino: Ino, rel: &Path) -> Res<Dir> {
+        self.root.open_dir(rel).inspect_err(|e| {
+            if *e == Errno::EIO {
+                tracing::error!(
+                    "{}: a backing directory on its path is not a directory: answering EIO",
+                    self.plain_path(ino)
+                );
+            }
+        })
+    }
+
+    /// The backing entry of `ino`: its parent directory and its on-disk
+    /// name (`.` in the root for the root itself).
+    fn at(&self, ino: Ino) -> Res<(Dir, OsString)> {
         let rel = self.inodes.lock().rel_path(ino).ok_or(Errno::ENOENT)?;
-        backing::resolve(&self.root, &rel)
+        match (rel.parent(), rel.file_name()) {
+            (Some(parent), Some(name)) => Ok((self.open_rel(ino, parent)?, name.to_os_string())),
+            _ => Ok((self.root.clone(), OsString::from("."))),
+        }
+    }
+
+    /// The backing entry of `ino` with its metadata, checked to be of the
+    /// type the kernel knows the inode as: anything else was put at its
+    /// name behind the mount (a FIFO, a symlink, a directory where a file
+    /// was) and is EIO, so no call on the inode reaches it.
+    fn checked(&self, ino: Ino) -> Res<(Dir, OsString, Meta)> {
+        // Not between a rename's backing change and its table update, where
+        // the name still leads to `ino` in the table but to the entry that
+        // replaced it on disk (see `names`).
+        let _names = self.names.shared();
+        let (dir, name) = self.at(ino)?;
+        let m = dir.stat(&name)?;
+        let fmt = self.inodes.lock().get(ino).map_or(0, |n| n.fmt);
+        if fmt != 0 && m.fmt() != fmt {
+            return Err(self.wrong_type(ino, "the backing entry"));
+        }
+        Ok((dir, name, m))
+    }
+
+    /// Records a lookup of entry `disk` (plaintext `plain`, metadata `m`)
+    /// of `parent` and returns its inode number.
+    fn remember(&self, parent: Ino, disk: &OsStr, plain: &OsStr, m: &Meta) -> Ino {
+        let mut t = self.inodes.lock();
+        let ino = t.remember(parent, disk, plain, key(m));
+        if let Some(n) = t.get_mut(ino) {
+            n.fmt = m.fmt();
+            if m.is_file() && n.kernel_mtime.is_none() {
+                n.kernel_mtime = Some(m.mtime());
+            }
+        }
+        ino
+    }
+
+    /// Sets times with `set` (which returns the metadata after) and records
+    /// the mtime the kernel now holds, under the table lock so that no
+    /// write puts an older one back in between.
+    fn set_times(&self, ino: Ino, set: impl FnOnce() -> Res<Meta>) -> Res<Meta> {
+        let mut t = self.inodes.lock();
+        let m = set()?;
+        if let Some(n) = t.get_mut(ino).filter(|_| m.is_file()) {
+            n.kernel_mtime = Some(m.mtime());
+        }
+        Ok(m)
+    }
+
+    /// With the writeback cache, puts back on backing file `f` of `ino` the
+    /// mtime the kernel shows after a data write changed it: the kernel
+    /// keeps its own mtime for a regular file, and sends it by setattr
+    /// (which `set_times` stores) when it changed, so what a remount shows
+    /// equals what the mount showed.
+    fn keep_kernel_mtime(&self, ino: Ino, f: &std::fs::File) -> Res<()> {
+        if !self.opts.writeback {
+            return Ok(());
+        }
+        let t = self.inodes.lock();
+        match t.get(ino).and_then(|n| n.kernel_mtime) {
+            Some((s, ns)) => backing::futimens(f, Time::Omit, Time::At(s, ns)),
+            None => Ok(()),
+        }
+    }
+
+    /// Stats entry `disk` (plaintext `plain`) of `parent` and records it,
+    /// under the shared [`CryptFs::names`] lock (see there).
+    fn remember_at(&self, parent: Ino, dir: &Dir, disk: &OsStr, plain: &OsStr) -> Res<(Ino, Meta)> {
+        let _names = self.names.shared();
+        let m = dir.stat(disk)?;
+        Ok((self.remember(parent, disk, plain, &m), m))
+    }
+
+    /// Logs that the backing entry of `ino` (or `what` in it) is of a type
+    /// the volume never makes; the answer is EIO.
+    fn wrong_type(&self, ino: Ino, what: &str) -> Errno {
+        tracing::error!(
+            "{}: {what} is not what the volume stores there (replaced behind the mount?): answering EIO",
+            self.plain_path(ino)
+        );
+        Errno::EIO
     }
 
     /// Plaintext path of `ino`, for log lines.
@@ -234,26 +311,33 @@ impl CryptFs {
         self.inodes.lock().plain_path(ino)
     }
 
-    /// Backing path, directory IV and "is the root" of directory `ino`.
-    fn dir(&self, ino: Ino) -> Res<(BPath, Option<DirIv>, bool)> {
-        let p = self.path(ino)?;
-        if !self.codec.uses_diriv() {
-            return Ok((p, None, ino == ROOT));
-        }
+    /// Directory `ino`, opened with its IV.
+    /// The IV of directory `ino`: cached on its node, else read from the
+    /// directory `open` gives (called only then) and cached.
+    fn iv_of(&self, ino: Ino, open: impl FnOnce() -> Res<Dir>) -> Res<Option<DirIv>> {
         if let Some(iv) = self.inodes.lock().get(ino).and_then(|n| n.diriv) {
-            return Ok((p, Some(iv), ino == ROOT));
+            return Ok(Some(iv));
         }
-        let meta = backing::lstat(&p)?;
-        if !meta.is_dir() {
-            return Err(Errno::ENOTDIR);
-        }
-        let iv = names::read_diriv(&self.codec, &p).inspect_err(|_| {
+        let iv = names::read_diriv(&self.codec, &open()?).inspect_err(|_| {
             tracing::error!("{}: directory IV missing or damaged", self.plain_path(ino));
         })?;
         if let Some(n) = self.inodes.lock().get_mut(ino) {
             n.diriv = iv;
         }
-        Ok((p, iv, ino == ROOT))
+        Ok(iv)
+    }
+
+    fn dir(&self, ino: Ino) -> Res<OpenDir> {
+        let _names = self.names.shared();
+        let rel = self.inodes.lock().rel_path(ino).ok_or(Errno::ENOENT)?;
+        let dir = self.open_rel(ino, &rel)?;
+        let iv = self.iv_of(ino, || Ok(dir.clone()))?;
+        Ok(OpenDir {
+            ino,
+            dir,
+            iv,
+            is_root: ino == ROOT,
+        })
     }
 
     fn log_damage(&self, ino: Ino, e: ContentError) -> Errno {
@@ -271,13 +355,13 @@ impl CryptFs {
     }
 
     /// The size cached for node `ino`, if its backing file `m` has not changed since.
-    fn cached_size(&self, ino: Ino, m: &Metadata) -> Option<u64> {
+    fn cached_size(&self, ino: Ino, m: &Meta) -> Option<u64> {
         let (s, size) = self.inodes.lock().get(ino)?.size_cache?;
         (s == stamp(m)).then_some(size)
     }
 
     /// Plaintext size of a regular file not held open, cached per node.
-    fn file_size(&self, ino: Ino, p: &Path, m: &Metadata) -> u64 {
+    fn file_size(&self, ino: Ino, dir: &Dir, name: &OsStr, m: &Meta) -> u64 {
         if let Some(size) = self.cached_size(ino, m) {
             return size;
         }
@@ -289,7 +373,8 @@ impl CryptFs {
                 return *r.start();
             }
         }
-        let size = match backing::open_file(p, true)
+        let size = match dir
+            .open_file(name, true)
             .and_then(|f| content::stored_file_size(&self.codec, &f))
         {
             Ok((size, None)) => {
@@ -307,29 +392,33 @@ impl CryptFs {
         size
     }
 
-    fn attr(&self, ino: Ino, p: &Path, m: &Metadata) -> FileAttr {
-        let kind = kind_of(m);
-        let size = match kind {
+    /// Attributes of entry `name` of `dir` (node `ino`, metadata `m`).
+    fn attr(&self, ino: Ino, dir: &Dir, name: &OsStr, m: &Meta) -> FileAttr {
+        let size = match m.kind() {
             FileType::RegularFile => match self.handles.open_file(ino) {
                 Some(of) => of.size(),
-                None => self.file_size(ino, p, m),
+                None => self.file_size(ino, dir, name, m),
             },
-            FileType::Symlink => backing::readlink(p)
-                .ok()
-                .and_then(|t| self.codec.decrypt_symlink(&t).ok())
-                .map(|t| t.len() as u64)
-                .unwrap_or(m.len()),
+            // The target's length follows from the stored one (SPEC §11):
+            // no read, and no binding to look up, for a listing.
+            FileType::Symlink => self.symlink_size(dir, name, m.len()),
             _ => m.len(),
         };
+        self.attr_sized(ino, m, size)
+    }
+
+    /// Attributes from metadata `m` with the plaintext size `size`.
+    fn attr_sized(&self, ino: Ino, m: &Meta, size: u64) -> FileAttr {
+        let t = |(s, ns): (i64, i64)| systime(s, ns);
         FileAttr {
             ino: fuser::INodeNo(ino),
             size,
             blocks: m.blocks(),
-            atime: systime(m.atime(), m.atime_nsec()),
-            mtime: systime(m.mtime(), m.mtime_nsec()),
-            ctime: systime(m.ctime(), m.ctime_nsec()),
-            crtime: systime(m.ctime(), m.ctime_nsec()),
-            kind,
+            atime: t(m.atime()),
+            mtime: t(m.mtime()),
+            ctime: t(m.ctime()),
+            crtime: t(m.ctime()),
+            kind: m.kind(),
             perm: (m.mode() & 0o7777) as u16,
             nlink: m.nlink() as u32,
             uid: m.uid(),
@@ -341,20 +430,18 @@ impl CryptFs {
     }
 
     /// Registers the entry `disk` (plaintext `plain`) of `parent` and returns its attributes.
-    fn entry(&self, parent: Ino, dir: &Path, disk: &OsStr, plain: &OsStr) -> Res<FileAttr> {
-        let p = dir.join(disk);
-        let m = backing::lstat(&p)?;
-        let ino = self.inodes.lock().remember(parent, disk, plain, key(&m));
-        Ok(self.attr(ino, &p, &m))
+    fn entry(&self, parent: Ino, dir: &Dir, disk: &OsStr, plain: &OsStr) -> Res<FileAttr> {
+        let (ino, m) = self.remember_at(parent, dir, disk, plain)?;
+        Ok(self.attr(ino, dir, disk, &m))
     }
 
     /// New entries belong to the caller (when we can chown, i.e. as root),
     /// with the group of a set-group-ID parent directory.
-    fn own(&self, p: &Path, dir: &Path, who: Caller) -> Res<()> {
+    fn own(&self, dir: &Dir, name: &OsStr, who: Caller) -> Res<()> {
         if !self.as_root {
             return Ok(());
         }
-        let d = backing::lstat(dir)?;
+        let d = dir.stat_self()?;
         let sgid = d.mode() & libc::S_ISGID != 0;
         // We created it as root: it already has uid 0 and either the
         // directory's group (set-group-ID) or ours.
@@ -362,18 +449,16 @@ impl CryptFs {
             return Ok(());
         }
         let gid = if sgid { d.gid() } else { who.gid };
-        backing::lchown(p, Some(who.uid), Some(gid))
+        dir.chown(name, Some(who.uid), Some(gid))
     }
 
     // ---- FUSE operations ----
 
     /// lookup
     pub fn lookup(&self, parent: Ino, name: &OsStr) -> Res<FileAttr> {
-        let (dir, iv, is_root) = self.dir(parent)?;
-        let disk = self
-            .find_name(parent, &dir, iv.as_ref(), is_root, name)?
-            .ok_or(Errno::ENOENT)?;
-        self.entry(parent, &dir, &disk, name)
+        let d = self.dir(parent)?;
+        let disk = self.find_name(&d, name)?.ok_or(Errno::ENOENT)?;
+        self.entry(parent, &d.dir, &disk, name)
     }
 
     /// forget
@@ -384,32 +469,20 @@ impl CryptFs {
     /// getattr
     pub fn getattr(&self, ino: Ino, fh: Option<u64>) -> Res<FileAttr> {
         if let Some(h) = fh.and_then(|fh| self.handles.file(fh)) {
-            let m = h.file.file.metadata().map_err(backing::errno)?;
-            let mut a = self.attr_of_open(ino, &m);
-            a.size = h.file.size();
-            return Ok(a);
+            let m = backing::fstat(&h.file.file)?;
+            return Ok(self.attr_sized(ino, &m, h.file.size()));
         }
-        match self.path(ino) {
-            Ok(p) => {
-                let m = backing::lstat(&p)?;
-                Ok(self.attr(ino, &p, &m))
-            }
+        match self.checked(ino) {
+            Ok((dir, name, m)) => Ok(self.attr(ino, &dir, &name, &m)),
             // An unlinked file that is still open.
             Err(e) => match self.handles.open_file(ino) {
                 Some(of) => {
-                    let m = of.file.metadata().map_err(backing::errno)?;
-                    let mut a = self.attr_of_open(ino, &m);
-                    a.size = of.size();
-                    Ok(a)
+                    let m = backing::fstat(&of.file)?;
+                    Ok(self.attr_sized(ino, &m, of.size()))
                 }
                 None => Err(e),
             },
         }
-    }
-
-    fn attr_of_open(&self, ino: Ino, m: &Metadata) -> FileAttr {
-        // The size is replaced by the caller from the open state.
-        self.attr(ino, Path::new("/nonexistent"), m)
     }
 
     /// setattr
@@ -427,33 +500,37 @@ impl CryptFs {
         who: Caller,
     ) -> Res<FileAttr> {
         self.ro()?;
-        let p = self.path(ino);
+        let p = self.checked(ino);
         if let Some(size) = size {
-            let of = match fh.and_then(|fh| self.handles.file(fh)) {
-                Some(h) => h.file,
-                None => match self.handles.open_file(ino) {
-                    Some(of) => of,
-                    None => {
-                        let p = p.as_ref().map_err(|e| *e)?;
-                        let m = backing::lstat(p)?;
+            // Through the inode's shared open file, so that a change of its
+            // id (SPEC §7.1) cannot race its xattrs (§11.1).
+            let (of, held) = match fh.and_then(|fh| self.handles.file(fh)) {
+                Some(h) => (h.file, None),
+                None => {
+                    let (fh, of) = self.handles.add_file(ino, false, || {
+                        let (dir, name, m) = p.as_ref().map_err(|e| *e)?;
                         if m.is_dir() {
                             return Err(Errno::EISDIR);
                         }
                         if !m.is_file() {
                             return Err(Errno::EINVAL);
                         }
-                        Arc::new(OpenFile::load(&self.codec, backing::open_file(p, false)?)?)
-                    }
-                },
+                        OpenFile::load(&self.codec, dir.open_file(name, false)?)
+                    })?;
+                    (of, Some(fh))
+                }
             };
-            of.truncate(&self.codec, size, &mut self.rng.handle())
-                .map_err(|e| self.log_damage(ino, e))?;
+            let done = of.truncate(&self.codec, size, &mut self.rng.handle());
+            if let Some(fh) = held {
+                self.handles.release_file(fh);
+            }
+            done.map_err(|e| self.log_damage(ino, e))?;
             if !who.may_keep_privs() {
-                self.kill_privs(&of.file)?;
+                self.kill_privs(&of.file, &who)?;
             }
         }
-        let p = match p {
-            Ok(p) => p,
+        let (dir, name) = match p {
+            Ok((dir, name, _)) => (dir, name),
             // An unlinked file that is still open: change it through its descriptor.
             Err(e) => {
                 let of = fh
@@ -468,26 +545,30 @@ impl CryptFs {
                     backing::fchown(&of.file, uid, gid)?;
                 }
                 if !matches!((atime, mtime), (Time::Omit, Time::Omit)) {
-                    backing::futimens(&of.file, atime, mtime)?;
+                    self.set_times(ino, || {
+                        backing::futimens(&of.file, atime, mtime)?;
+                        backing::fstat(&of.file)
+                    })?;
                 }
                 return self.getattr(ino, None);
             }
         };
         if let Some(mode) = mode {
-            if !backing::lstat(&p)?.file_type().is_symlink() {
-                backing::chmod(&p, mode)?;
-            }
+            dir.chmod(&name, mode)?;
         }
         if uid.is_some() || gid.is_some() {
             // The backing chown clears set-user-ID and set-group-ID (and a
             // capability) as the kernel would; FUSE_HANDLE_KILLPRIV_V2 leaves
             // that to us.
-            backing::lchown(&p, uid, gid)?;
+            dir.chown(&name, uid, gid)?;
         }
         if !matches!((atime, mtime), (Time::Omit, Time::Omit)) {
-            backing::utimens(&p, atime, mtime)?;
+            self.set_times(ino, || {
+                dir.utimens(&name, atime, mtime)?;
+                dir.stat(&name)
+            })?;
         }
-        let m = backing::lstat(&p)?;
+        let m = dir.stat(&name)?;
         if size.is_none() {
             // Only metadata changed: a cached size stays valid under the new stamp.
             if let Some(n) = self.inodes.lock().get_mut(ino) {
@@ -498,62 +579,46 @@ impl CryptFs {
                 }
             }
         }
-        Ok(self.attr(ino, &p, &m))
+        Ok(self.attr(ino, &dir, &name, &m))
     }
 
     /// readlink
     pub fn readlink(&self, ino: Ino) -> Res<Vec<u8>> {
-        let p = self.path(ino)?;
-        let stored = backing::readlink(&p)?;
-        self.codec.decrypt_symlink(&stored).map_err(|e| {
-            tracing::error!(
-                "{}: symlink target: {e}: answering EIO",
-                self.plain_path(ino)
-            );
-            Errno::EIO
-        })
+        self.read_target(ino)
     }
 
     /// The on-disk name of the existing entry `name` of directory `parent`.
-    fn find_name(
-        &self,
-        parent: Ino,
-        dir: &Path,
-        iv: Option<&DirIv>,
-        is_root: bool,
-        name: &OsStr,
-    ) -> Res<Option<OsString>> {
-        let legacy = (&self.legacy_names, parent);
-        names::find_existing(&self.codec, dir, iv, is_root, name, legacy)
+    fn find_name(&self, d: &OpenDir, name: &OsStr) -> Res<Option<OsString>> {
+        d.find(&self.codec, &self.legacy_names, name)
+            .inspect_err(|e| {
+                if *e == Errno::EIO {
+                    tracing::error!(
+                        "{}/{}: its backing entry or long-name sidecar is not what the volume stored: answering EIO",
+                        self.plain_path(d.ino).trim_end_matches('/'),
+                        name.to_string_lossy()
+                    );
+                }
+            })
     }
 
     /// Picks the on-disk name of a new entry and writes its sidecar.
-    fn new_name(&self, parent: Ino, name: &OsStr) -> Res<(BPath, OsString)> {
+    fn new_name(&self, parent: Ino, name: &OsStr) -> Res<(OpenDir, OsString)> {
         self.ro()?;
-        let (dir, iv, is_root) = self.dir(parent)?;
+        let d = self.dir(parent)?;
         if self.codec.profile() == fusecry_format::Profile::Legacy && self.codec.encrypted_names() {
             // Legacy names are randomized: an existing entry is only found by name.
-            if self
-                .find_name(parent, &dir, iv.as_ref(), is_root, name)?
-                .is_some()
-            {
+            if self.find_name(&d, name)?.is_some() {
                 return Err(Errno::EEXIST);
             }
         }
-        let (disk, sidecar) = names::encode_new(
-            &self.codec,
-            iv.as_ref(),
-            is_root,
-            name,
-            &mut self.rng.handle(),
-        )?;
+        let (disk, sidecar) = d.encode_new(&self.codec, name, &mut self.rng.handle())?;
         if let Some(s) = sidecar {
-            if backing::lstat(&dir.join(&disk)).is_ok() {
+            if d.dir.stat(&disk).is_ok() {
                 return Err(Errno::EEXIST);
             }
-            names::write_sidecar(&dir, &disk, &s)?;
+            d.write_sidecar(&disk, &s)?;
         }
-        Ok((dir, disk))
+        Ok((d, disk))
     }
 
     /// An empty regular file: header and trailer of size 0 (SPEC §7.4).
@@ -575,27 +640,33 @@ impl CryptFs {
         flags: i32,
         who: Caller,
     ) -> Res<(FileAttr, u64)> {
-        let (dir, disk) = self.new_name(parent, name)?;
-        let p = dir.join(&disk);
-        let f = backing::create_file(&p, mode & 0o7777).inspect_err(|_| {
-            names::remove_sidecar_if_unused(&dir, &disk);
+        let (d, disk) = self.new_name(parent, name)?;
+        let f = d.dir.create_file(&disk, mode & 0o7777).inspect_err(|_| {
+            d.remove_sidecar_if_unused(&disk);
         })?;
         let (id, bytes) = self.empty_file_bytes();
-        let res = backing::write_at(&f, &bytes, 0).and_then(|_| self.own(&p, &dir, who));
+        let res = backing::write_at(&f, &bytes, 0).and_then(|_| self.own(&d.dir, &disk, who));
         if let Err(e) = res {
-            let _ = backing::unlink(&p);
-            names::remove_sidecar_if_unused(&dir, &disk);
+            let _ = d.dir.unlink(&disk);
+            d.remove_sidecar_if_unused(&disk);
             return Err(e);
         }
-        self.legacy_names.added(parent, &dir, name, &disk);
-        let m = backing::lstat(&p)?;
-        let ino = self.inodes.lock().remember(parent, &disk, name, key(&m));
+        self.legacy_names.added(parent, &d.dir, name, &disk);
+        let mut m = backing::fstat(&f)?;
+        if m.mode() & 0o7777 != mode & 0o7777 {
+            // The daemon's umask cut the mode, or the chown to the caller
+            // cleared set-ID bits: the caller's mode (its umask already
+            // applied) is what a local filesystem gives.
+            backing::fchmod(&f, mode & 0o7777)?;
+            m = backing::fstat(&f)?;
+        }
+        let ino = self.remember(parent, &disk, name, &m);
         let (fh, _) = self
             .handles
             .add_file(ino, flags & libc::O_APPEND != 0, || {
                 Ok::<_, Errno>(OpenFile::new(f, content::FileState::new(id, 0, None)))
             })?;
-        Ok((self.attr(ino, &p, &m), fh))
+        Ok((self.attr_sized(ino, &m, 0), fh))
     }
 
     /// mknod (regular files, FIFOs, sockets, device nodes)
@@ -612,51 +683,66 @@ impl CryptFs {
             self.handles.release_file(fh);
             return Ok(attr);
         }
-        let (dir, disk) = self.new_name(parent, name)?;
-        let p = dir.join(&disk);
-        backing::mknod_at(&p, mode, rdev as u64).inspect_err(|_| {
-            names::remove_sidecar_if_unused(&dir, &disk);
+        let (d, disk) = self.new_name(parent, name)?;
+        d.dir.mknod(&disk, mode, rdev as u64).inspect_err(|_| {
+            d.remove_sidecar_if_unused(&disk);
         })?;
-        self.legacy_names.added(parent, &dir, name, &disk);
-        self.own(&p, &dir, who)?;
-        self.entry(parent, &dir, &disk, name)
+        self.legacy_names.added(parent, &d.dir, name, &disk);
+        self.own(&d.dir, &disk, who)?;
+        // After the chown, which clears set-ID bits, and past the daemon's
+        // umask, as in `create`.
+        d.dir.chmod(&disk, mode & 0o7777)?;
+        self.entry(parent, &d.dir, &disk, name)
     }
 
     /// mkdir
     pub fn mkdir(&self, parent: Ino, name: &OsStr, mode: u32, who: Caller) -> Res<FileAttr> {
-        let (dir, disk) = self.new_name(parent, name)?;
-        let p = dir.join(&disk);
+        let (d, disk) = self.new_name(parent, name)?;
         // Made private first so the directory IV can be written even when
         // the requested mode forbids writing, then given its real mode.
-        backing::mkdir(&p, 0o700).inspect_err(|_| {
-            names::remove_sidecar_if_unused(&dir, &disk);
+        // Before the mkdir: a failure after it must go through the cleanup
+        // below, or a directory without its IV stays behind.
+        let sgid = d
+            .dir
+            .stat_self()
+            .inspect_err(|_| d.remove_sidecar_if_unused(&disk))?
+            .mode()
+            & libc::S_ISGID;
+        // No lookup sees the directory before it has its IV.
+        let names = self.names.exclusive();
+        d.dir.mkdir(&disk, 0o700).inspect_err(|_| {
+            d.remove_sidecar_if_unused(&disk);
         })?;
-        let sgid = backing::lstat(&dir)?.mode() & libc::S_ISGID;
-        let done = names::write_diriv(&self.codec, &p, &mut self.rng.handle())
-            .and_then(|_| backing::chmod(&p, (mode & 0o7777) | sgid))
-            .and_then(|_| self.own(&p, &dir, who));
+        let child = d.dir.child_dir(&disk);
+        let done = child
+            .as_ref()
+            .map_err(|e| *e)
+            .and_then(|c| names::write_diriv(&self.codec, c, &mut self.rng.handle()))
+            .and_then(|_| d.dir.chmod(&disk, (mode & 0o7777) | sgid))
+            .and_then(|_| self.own(&d.dir, &disk, who));
         if let Err(e) = done {
-            let _ = backing::unlink(&p.join(DIRIV_NAME));
-            let _ = backing::rmdir(&p);
-            names::remove_sidecar_if_unused(&dir, &disk);
+            if let Ok(c) = &child {
+                let _ = c.unlink(OsStr::new(DIRIV_NAME));
+            }
+            let _ = d.dir.rmdir(&disk);
+            d.remove_sidecar_if_unused(&disk);
             return Err(e);
         }
-        self.legacy_names.added(parent, &dir, name, &disk);
-        self.entry(parent, &dir, &disk, name)
+        drop(names);
+        self.legacy_names.added(parent, &d.dir, name, &disk);
+        self.entry(parent, &d.dir, &disk, name)
     }
 
     /// The existing entry `name` of `parent`: directory path, on-disk name, metadata.
-    fn existing(&self, parent: Ino, name: &OsStr) -> Res<(BPath, OsString, Metadata)> {
-        let (dir, iv, is_root) = self.dir(parent)?;
-        let disk = self
-            .find_name(parent, &dir, iv.as_ref(), is_root, name)?
-            .ok_or(Errno::ENOENT)?;
-        let m = backing::lstat(&dir.join(&disk))?;
-        Ok((dir, disk, m))
+    fn existing(&self, parent: Ino, name: &OsStr) -> Res<(OpenDir, OsString, Meta)> {
+        let d = self.dir(parent)?;
+        let disk = self.find_name(&d, name)?.ok_or(Errno::ENOENT)?;
+        let m = d.dir.stat(&disk)?;
+        Ok((d, disk, m))
     }
 
     /// Returns our inode number of the entry, if it had one.
-    fn gone(&self, parent: Ino, disk: &OsStr, m: &Metadata) -> Option<Ino> {
+    fn gone(&self, parent: Ino, disk: &OsStr, m: &Meta) -> Option<Ino> {
         let mut t = self.inodes.lock();
         let last = m.is_dir() || m.nlink() <= 1;
         let ino = t.find_child(parent, disk, key(m)).or_else(|| {
@@ -670,13 +756,19 @@ impl CryptFs {
     /// unlink
     pub fn unlink(&self, parent: Ino, name: &OsStr) -> Res<()> {
         self.ro()?;
-        let (dir, disk, m) = self.existing(parent, name)?;
+        let (d, disk, m) = self.existing(parent, name)?;
         if m.is_dir() {
             return Err(Errno::EISDIR);
         }
-        backing::unlink(&dir.join(&disk))?;
-        self.legacy_names.removed(parent, &dir, name);
-        names::remove_sidecar(&dir, &disk);
+        let _names = self.names.exclusive();
+        let side = m
+            .is_symlink()
+            .then(|| self.target_sidecar(&d.dir, &disk))
+            .flatten();
+        d.dir.unlink(&disk)?;
+        Self::drop_target(&d.dir, side);
+        self.legacy_names.removed(parent, &d.dir, name);
+        d.remove_sidecar(&disk);
         self.gone(parent, &disk, &m);
         Ok(())
     }
@@ -684,54 +776,58 @@ impl CryptFs {
     /// rmdir
     pub fn rmdir(&self, parent: Ino, name: &OsStr) -> Res<()> {
         self.ro()?;
-        let (dir, disk, m) = self.existing(parent, name)?;
+        let (d, disk, m) = self.existing(parent, name)?;
         if !m.is_dir() {
             return Err(Errno::ENOTDIR);
         }
-        let p = dir.join(&disk);
+        let names = self.names.exclusive();
         if self.codec.uses_diriv() {
-            let entries = backing::list_dir(&p)?;
+            let child = d.dir.child_dir(&disk)?;
+            let entries = child.list()?;
             if entries.iter().any(|(n, _, _)| n != DIRIV_NAME) {
                 return Err(Errno::ENOTEMPTY);
             }
-            let iv_path = p.join(DIRIV_NAME);
-            let saved = backing::read_small(&iv_path).ok();
-            let _ = backing::unlink(&iv_path);
-            if let Err(e) = backing::rmdir(&p) {
+            let iv = OsStr::new(DIRIV_NAME);
+            // Kept to be put back if the rmdir fails: without it the
+            // directory would lose its IV, and every name in it.
+            let saved = child.read_small(iv).ok();
+            if saved.is_none() && child.stat(iv).is_ok() {
+                return Err(Errno::EIO);
+            }
+            let _ = child.unlink(iv);
+            if let Err(e) = d.dir.rmdir(&disk) {
                 // Someone created an entry meanwhile: put the IV back.
                 if let Some(b) = saved {
-                    let _ = backing::write_small(&iv_path, &b, 0o444);
+                    let _ = child.write_small(iv, &b, 0o444);
                 }
                 return Err(e);
             }
         } else {
-            backing::rmdir(&p)?;
+            d.dir.rmdir(&disk)?;
         }
-        self.legacy_names.removed(parent, &dir, name);
-        names::remove_sidecar(&dir, &disk);
+        self.legacy_names.removed(parent, &d.dir, name);
+        d.remove_sidecar(&disk);
         if let Some(ino) = self.gone(parent, &disk, &m) {
             // The removed directory's own index goes with it, not at eviction.
             self.legacy_names.forget(ino);
         }
+        drop(names);
         Ok(())
     }
 
     /// symlink
     pub fn symlink(&self, parent: Ino, name: &OsStr, target: &OsStr, who: Caller) -> Res<FileAttr> {
-        let stored = self
-            .codec
-            .encrypt_symlink(target.as_bytes(), &mut self.rng.handle());
-        if stored.len() > SYMLINK_MAX {
-            return Err(Errno::ENAMETOOLONG);
-        }
-        let (dir, disk) = self.new_name(parent, name)?;
-        let p = dir.join(&disk);
-        backing::symlink(OsStr::from_bytes(&stored), &p).inspect_err(|_| {
-            names::remove_sidecar_if_unused(&dir, &disk);
+        self.ro()?;
+        let stored = self.store_target(parent, name, target.as_bytes())?;
+        let (d, disk) = self.new_name(parent, name)?;
+        d.dir.symlink(&stored, &disk).inspect_err(|_| {
+            d.remove_sidecar_if_unused(&disk);
+            let side = fusecry_format::long_target::sidecar_of(&stored);
+            Self::drop_target(&d.dir, side.map(OsString::from));
         })?;
-        self.legacy_names.added(parent, &dir, name, &disk);
-        self.own(&p, &dir, who)?;
-        self.entry(parent, &dir, &disk, name)
+        self.legacy_names.added(parent, &d.dir, name, &disk);
+        self.own(&d.dir, &disk, who)?;
+        self.entry(parent, &d.dir, &disk, name)
     }
 
     /// rename (flags: RENAME_NOREPLACE, RENAME_EXCHANGE)
@@ -744,59 +840,102 @@ impl CryptFs {
         flags: u32,
     ) -> Res<()> {
         self.ro()?;
-        let (odir, odisk, om) = self.existing(parent, name)?;
-        let (ndir, niv, nroot) = self.dir(newparent)?;
-        let existing = self.find_name(newparent, &ndir, niv.as_ref(), nroot, newname)?;
-        let (ndisk, sidecar) = match existing
-            .clone()
-            .filter(|d| backing::lstat(&ndir.join(d)).is_ok())
-        {
+        // From the first look at the two names (a target directory loses
+        // its IV before the rename) to the table update.
+        let names = self.names.exclusive();
+        let (od, odisk, om) = self.existing(parent, name)?;
+        let nd = self.dir(newparent)?;
+        let existing = self.find_name(&nd, newname)?;
+        let (ndisk, sidecar) = match existing.clone().filter(|d| nd.dir.stat(d).is_ok()) {
             Some(d) => (d, None),
-            None => names::encode_new(
-                &self.codec,
-                niv.as_ref(),
-                nroot,
-                newname,
-                &mut self.rng.handle(),
-            )?,
+            None => nd.encode_new(&self.codec, newname, &mut self.rng.handle())?,
         };
-        let from = odir.join(&odisk);
-        let to = ndir.join(&ndisk);
-        if from == to {
+        if parent == newparent && odisk == ndisk {
             return Ok(());
         }
-        let target = backing::lstat(&to).ok();
+        let target = nd.dir.stat(&ndisk).ok();
         if flags & libc::RENAME_EXCHANGE != 0 && target.is_none() {
             return Err(Errno::ENOENT);
         }
+        // Long-target sidecars of the symlinks this rename may replace.
+        let side_a = om
+            .is_symlink()
+            .then(|| self.target_sidecar(&od.dir, &odisk))
+            .flatten();
+        let side_b = target
+            .as_ref()
+            .filter(|t| t.is_symlink())
+            .and_then(|_| self.target_sidecar(&nd.dir, &ndisk));
         if let Some(s) = &sidecar {
-            names::write_sidecar(&ndir, &ndisk, s)?;
+            nd.write_sidecar(&ndisk, s)?;
         }
+        let mut replaced_iv = None;
         if let Some(t) = &target {
             if flags & libc::RENAME_EXCHANGE == 0 && t.is_dir() && self.codec.uses_diriv() {
                 // The kernel sees an empty directory; the backing one holds its IV.
                 if !om.is_dir() {
                     return Err(Errno::EISDIR);
                 }
-                let entries = backing::list_dir(&to)?;
+                let child = nd.dir.child_dir(&ndisk)?;
+                let entries = child.list()?;
                 if entries.iter().any(|(n, _, _)| n != DIRIV_NAME) {
                     return Err(Errno::ENOTEMPTY);
                 }
-                backing::unlink(&to.join(DIRIV_NAME))?;
+                let iv = OsStr::new(DIRIV_NAME);
+                // Put back if the rename fails, or the directory loses its names.
+                replaced_iv = Some((child.clone(), child.read_small(iv)?));
+                child.unlink(iv)?;
             }
         }
-        if let Err(e) = backing::rename(&from, &to, flags) {
-            if sidecar.is_some() {
-                names::remove_sidecar(&ndir, &ndisk);
+        let rebinds = self.rename_rebinds(&om, target.as_ref(), flags);
+        let renamed = if rebinds {
+            // A symlink's target is bound to its directory and name (SPEC §11).
+            let a = links::Side {
+                parent,
+                plain: name,
+                dir: &od.dir,
+                disk: &odisk,
+                meta: Some(&om),
+            };
+            let b = links::Side {
+                parent: newparent,
+                plain: newname,
+                dir: &nd.dir,
+                disk: &ndisk,
+                meta: target.as_ref(),
+            };
+            self.rename_rebinding(&a, &b, flags)
+        } else {
+            od.dir
+                .rename(&odisk, &nd.dir, &ndisk, flags)
+                .map(|()| (None, None))
+        };
+        let (to_key, from_key) = match renamed {
+            Ok(k) => k,
+            Err(e) => {
+                if sidecar.is_some() {
+                    nd.remove_sidecar(&ndisk);
+                }
+                if let Some((child, b)) = replaced_iv {
+                    let _ = child.write_small(OsStr::new(DIRIV_NAME), &b, 0o444);
+                }
+                return Err(e);
             }
-            return Err(e);
+        };
+        // A symlink written anew leaves its old form, and a replaced
+        // destination goes; an exchange as-is keeps both (SPEC §11.2).
+        if rebinds {
+            Self::drop_target(&od.dir, side_a);
+        }
+        if rebinds || flags & libc::RENAME_EXCHANGE == 0 {
+            Self::drop_target(&nd.dir, side_b);
         }
         if flags & libc::RENAME_EXCHANGE != 0 {
             self.legacy_names.forget(parent);
             self.legacy_names.forget(newparent);
         } else {
-            self.legacy_names.removed(parent, &odir, name);
-            self.legacy_names.added(newparent, &ndir, newname, &ndisk);
+            self.legacy_names.removed(parent, &od.dir, name);
+            self.legacy_names.added(newparent, &nd.dir, newname, &ndisk);
         }
         let mut t = self.inodes.lock();
         let moving = t.find_child(parent, &odisk, key(&om));
@@ -806,9 +945,15 @@ impl CryptFs {
                 .and_then(|tm| t.find_child(newparent, &ndisk, key(tm)));
             if let Some(i) = moving {
                 t.moved(i, (parent, &odisk), (newparent, &ndisk), newname);
+                if let Some(k) = to_key {
+                    t.rekeyed(i, k);
+                }
             }
             if let Some(i) = other {
                 t.moved(i, (newparent, &ndisk), (parent, &odisk), name);
+                if let Some(k) = from_key {
+                    t.rekeyed(i, k);
+                }
             }
         } else {
             if let Some(tm) = &target {
@@ -820,22 +965,29 @@ impl CryptFs {
             }
             if let Some(i) = moving {
                 t.moved(i, (parent, &odisk), (newparent, &ndisk), newname);
+                if let Some(k) = to_key {
+                    t.rekeyed(i, k);
+                }
             }
             drop(t);
-            names::remove_sidecar(&odir, &odisk);
+            od.remove_sidecar(&odisk);
         }
+        drop(names);
         Ok(())
     }
 
-    /// link
+    /// link (of a symlink where targets are bound to names: a new symlink)
     pub fn link(&self, ino: Ino, newparent: Ino, newname: &OsStr) -> Res<FileAttr> {
-        let from = self.path(ino)?;
-        let (dir, disk) = self.new_name(newparent, newname)?;
-        backing::link(&from, &dir.join(&disk)).inspect_err(|_| {
-            names::remove_sidecar_if_unused(&dir, &disk);
+        let (fdir, fname, m) = self.checked(ino)?;
+        if self.codec.binds_symlinks() && m.is_symlink() {
+            return self.link_symlink(ino, &m, newparent, newname);
+        }
+        let (d, disk) = self.new_name(newparent, newname)?;
+        fdir.link(&fname, &d.dir, &disk).inspect_err(|_| {
+            d.remove_sidecar_if_unused(&disk);
         })?;
-        self.legacy_names.added(newparent, &dir, newname, &disk);
-        self.entry(newparent, &dir, &disk, newname)
+        self.legacy_names.added(newparent, &d.dir, newname, &disk);
+        self.entry(newparent, &d.dir, &disk, newname)
     }
 
     /// open. O_TRUNC never arrives here (no FUSE_ATOMIC_O_TRUNC): the
@@ -844,11 +996,16 @@ impl CryptFs {
         if flags & libc::O_ACCMODE != libc::O_RDONLY {
             self.ro()?;
         }
-        let p = self.path(ino);
         let (fh, of) = self
             .handles
             .add_file(ino, flags & libc::O_APPEND != 0, || {
-                let f = backing::open_file(&p?, self.opts.read_only)?;
+                let (dir, name, _) = self.checked(ino)?;
+                let f = dir
+                    .open_file(&name, self.opts.read_only)
+                    .map_err(|e| match e {
+                        Errno::EIO => self.wrong_type(ino, "the backing file"),
+                        e => e,
+                    })?;
                 OpenFile::load(&self.codec, f)
             })?;
         if let Some(why) = of.damage() {
@@ -876,13 +1033,28 @@ impl CryptFs {
             .map_err(|e| self.log_damage(ino, e))
     }
 
-    /// write; `kill_privs` is the kernel's FUSE_WRITE_KILL_SUIDGID (a
-    /// caller without CAP_FSETID writes to a set-ID file).
-    pub fn write(&self, ino: Ino, fh: u64, off: u64, data: &[u8], kill_privs: bool) -> Res<u32> {
+    /// write; `kill_privs` is the writer when the kernel sent
+    /// FUSE_WRITE_KILL_SUIDGID (a caller without CAP_FSETID writes to a
+    /// set-ID file).
+    pub fn write(
+        &self,
+        ino: Ino,
+        fh: u64,
+        off: u64,
+        data: &[u8],
+        kill_privs: Option<Caller>,
+    ) -> Res<u32> {
         self.ro()?;
         let h = self.handles.file(fh).ok_or(Errno::EBADF)?;
-        if kill_privs {
-            self.kill_privs(&h.file.file)?;
+        // As a local filesystem: nothing at or past the largest size, and a
+        // write that crosses it is cut short there (SPEC §7.4).
+        let max = self.codec.layout().max_size();
+        if off >= max {
+            return Err(Errno::EFBIG);
+        }
+        let data = &data[..data.len().min((max - off).try_into().unwrap_or(usize::MAX))];
+        if let Some(who) = kill_privs {
+            self.kill_privs(&h.file.file, &who)?;
         }
         let mut rng = self.rng.handle();
         let r = if h.append && !self.opts.writeback {
@@ -895,6 +1067,7 @@ impl CryptFs {
                 .map(|_| ())
         };
         r.map_err(|e| self.log_damage(ino, e))?;
+        self.keep_kernel_mtime(ino, &h.file.file)?;
         Ok(data.len() as u32)
     }
 
@@ -909,7 +1082,7 @@ impl CryptFs {
         if let Some((ino, of)) = self.handles.release_file(fh) {
             // Keep the verified size: the next stat needs no trailer read.
             if of.damage().is_none() {
-                if let Ok(m) = of.file.metadata() {
+                if let Ok(m) = backing::fstat(&of.file) {
                     if let Some(n) = self.inodes.lock().get_mut(ino) {
                         n.size_cache = Some((stamp(&m), of.size()));
                     }
@@ -925,12 +1098,15 @@ impl CryptFs {
         self.ro()?;
         let h = self.handles.file(fh).ok_or(Errno::EBADF)?;
         let end = off.checked_add(len).ok_or(Errno::EFBIG)?;
+        crate::space::check_size(self.codec.layout(), end)?;
         let size = h.file.size();
         match mode {
-            0 if end > size => h
-                .file
-                .grow_to(&self.codec, end, &mut self.rng.handle())
-                .map_err(|e| self.log_damage(ino, e)),
+            0 if end > size => {
+                h.file
+                    .grow_to(&self.codec, end, &mut self.rng.handle())
+                    .map_err(|e| self.log_damage(ino, e))?;
+                self.keep_kernel_mtime(ino, &h.file.file)
+            }
             0 => Ok(()),
             libc::FALLOC_FL_KEEP_SIZE if end <= size => Ok(()),
             _ => Err(Errno::EOPNOTSUPP),
@@ -939,18 +1115,20 @@ impl CryptFs {
 
     /// opendir: lists and decodes the directory once.
     pub fn opendir(&self, ino: Ino) -> Res<u64> {
-        let (dir, iv, is_root) = self.dir(ino)?;
+        let d = self.dir(ino)?;
         let mut entries = Vec::new();
-        for (disk, t, bino) in backing::list_dir(&dir)? {
-            match names::decode(&self.codec, &dir, iv.as_ref(), is_root, &disk) {
+        for (disk, t, bino) in d.dir.list()? {
+            match d.decode(&self.codec, &disk) {
                 Decoded::Hidden => {}
+                // Unlinked (with its sidecar) since the listing: not damage.
+                Decoded::Bad(_) if d.dir.stat(&disk).is_err_and(|e| e == Errno::ENOENT) => {}
                 Decoded::Bad(why) => {
                     tracing::warn!("{}: hiding entry {:?}: {why}", self.plain_path(ino), disk)
                 }
                 Decoded::Name(name) => entries.push(DirEntry {
                     name,
                     disk_name: disk,
-                    kind: kind_from_std(t),
+                    kind: t.unwrap_or(FileType::RegularFile),
                     backing_ino: bino,
                 }),
             }
@@ -1003,7 +1181,7 @@ impl CryptFs {
         mut add: impl FnMut(u64, u64, &OsStr, &FileAttr) -> bool,
     ) -> Res<()> {
         let d = self.handles.dir(fh).ok_or(Errno::EBADF)?;
-        let (dir, _, _) = self.dir(ino)?;
+        let dir = self.dir(ino)?.dir;
         if offset == 0 {
             let a = self.getattr(ino, None)?;
             if add(ino, 1, OsStr::new("."), &a) {
@@ -1032,23 +1210,29 @@ impl CryptFs {
             .collect();
         for group in rest.chunks(PREFETCH_ENTRIES) {
             // Gone since opendir: skipped, as readdir of a live directory may.
-            let stats: Vec<Option<(PathBuf, Metadata)>> = group
-                .iter()
-                .map(|(_, e)| {
-                    let p = dir.join(&e.disk_name);
-                    backing::lstat(&p).ok().map(|m| (p, m))
-                })
-                .collect();
-            self.prefetch_sizes(ino, group, &stats);
-            for ((i, e), st) in group.iter().zip(stats) {
-                let Some((p, m)) = st else { continue };
-                let child = self
-                    .inodes
-                    .lock()
-                    .remember(ino, &e.disk_name, &e.name, key(&m));
-                let a = self.attr(child, &p, &m);
-                if add(child, *i as u64 + 3, &e.name, &a) {
-                    self.forget(child, 1);
+            // Stat and record under the names lock (see `names`), but not
+            // the attributes: they take the handle table's lock, which an
+            // open holds while it resolves its name.
+            let seen: Vec<(usize, &DirEntry, Ino, Meta)> = {
+                let _names = self.names.shared();
+                group
+                    .iter()
+                    .filter_map(|&(i, e)| {
+                        let m = dir.stat(&e.disk_name).ok()?;
+                        Some((i, e, self.remember(ino, &e.disk_name, &e.name, &m), m))
+                    })
+                    .collect()
+            };
+            let stats: Vec<Option<Meta>> = seen.iter().map(|s| Some(s.3)).collect();
+            let kept: Vec<(usize, &DirEntry)> = seen.iter().map(|s| (s.0, s.1)).collect();
+            self.prefetch_sizes(ino, &dir, &kept, &stats);
+            for (k, (i, e, child, m)) in seen.iter().enumerate() {
+                let a = self.attr(*child, &dir, &e.disk_name, m);
+                if add(*child, *i as u64 + 3, &e.name, &a) {
+                    // Not passed on: these lookups were never counted.
+                    for s in &seen[k..] {
+                        self.forget(s.2, 1);
+                    }
                     return Ok(());
                 }
             }
@@ -1064,19 +1248,20 @@ impl CryptFs {
     fn prefetch_sizes(
         &self,
         dir_ino: Ino,
+        dir: &Dir,
         group: &[(usize, &DirEntry)],
-        stats: &[Option<(PathBuf, Metadata)>],
+        stats: &[Option<Meta>],
     ) {
         let l = *self.codec.layout();
         for ((_, e), st) in group.iter().zip(stats) {
-            let Some((p, m)) = st else { continue };
+            let Some(m) = st else { continue };
             if !m.is_file() {
                 continue;
             }
             let known = self.inodes.lock().find_child(dir_ino, &e.disk_name, key(m));
             if known.and_then(|c| self.cached_size(c, m)).is_none() {
                 let tl = l.trailer_len.min(m.len());
-                backing::prefetch(p, &[(0, l.header_len), (m.len() - tl, tl)]);
+                dir.prefetch(&e.disk_name, &[(0, l.header_len), (m.len() - tl, tl)]);
             }
         }
     }
@@ -1088,23 +1273,24 @@ impl CryptFs {
 
     /// fsyncdir
     pub fn fsyncdir(&self, ino: Ino) -> Res<()> {
-        backing::sync_dir(&self.path(ino)?)
+        let rel = self.inodes.lock().rel_path(ino).ok_or(Errno::ENOENT)?;
+        self.open_rel(ino, &rel)?.sync()
     }
 
     /// statfs: blocks scaled to what fits as plaintext.
     pub fn statfs(&self) -> Res<StatFs> {
-        let s = backing::statvfs(&self.root)?;
+        let s = self.root.statvfs()?;
         let cs = self.codec.chunk_size();
         let scale = |b: u64| (b as u128 * cs as u128 / (cs + 48) as u128) as u64;
         Ok(StatFs {
-            blocks: scale(s.blocks()),
-            bfree: scale(s.blocks_free()),
-            bavail: scale(s.blocks_available()),
-            files: s.files(),
-            ffree: s.files_free(),
-            bsize: s.block_size() as u32,
+            blocks: scale(s.f_blocks),
+            bfree: scale(s.f_bfree),
+            bavail: scale(s.f_bavail),
+            files: s.f_files,
+            ffree: s.f_ffree,
+            bsize: s.f_bsize as u32,
             namelen: 255,
-            frsize: s.fragment_size() as u32,
+            frsize: s.f_frsize as u32,
         })
     }
 
@@ -1125,24 +1311,49 @@ impl CryptFs {
             })
     }
 
-    /// Clears set-user-ID, and set-group-ID where the group may execute:
-    /// what the kernel does to a file written or truncated by a caller
-    /// without CAP_FSETID, ours to do under FUSE_HANDLE_KILLPRIV_V2 (which
-    /// spares a getxattr round trip on every write after a file's first and
-    /// a getattr on every chown).
+    /// Clears the set-ID bits a write or truncate by `who` (without
+    /// CAP_FSETID) clears (`privs.rs`), ours to do under
+    /// FUSE_HANDLE_KILLPRIV_V2 (which spares a getxattr round trip on every
+    /// write after a file's first and a getattr on every chown).
     /// `security.capability` needs nothing here: with encrypted xattrs only
     /// the user namespace can be stored, and a plain one goes with the
     /// backing write or chown, as on any local filesystem.
-    fn kill_privs(&self, f: &std::fs::File) -> Res<()> {
-        let mode = f.metadata().map_err(backing::errno)?.mode() & 0o7777;
-        let mut keep = mode & !libc::S_ISUID;
-        if mode & libc::S_IXGRP != 0 {
-            keep &= !libc::S_ISGID;
-        }
-        if keep != mode {
+    fn kill_privs(&self, f: &std::fs::File, who: &Caller) -> Res<()> {
+        let m = backing::fstat(f)?;
+        let keep = crate::privs::after_write(m.mode(), m.gid(), who);
+        if keep != m.mode() & 0o7777 {
             backing::fchmod(f, keep)?;
         }
         Ok(())
+    }
+
+    /// Runs `f` with what the xattr values of `ino` (backing entry `at`) are
+    /// bound to (SPEC §11.1): a directory's IV, or a regular file's id,
+    /// which cannot change while `f` runs. Other entries hold no user.*
+    /// attributes on Linux: `other`.
+    fn with_xattr_owner<R>(
+        &self,
+        ino: Ino,
+        at: (&Dir, &OsStr, &Meta),
+        other: Errno,
+        f: impl FnOnce(Owner<'_>) -> Res<R>,
+    ) -> Res<R> {
+        let (dir, name, m) = at;
+        if m.is_dir() {
+            // The entry was just checked: its own IV needs no second walk
+            // from the root, and none at all when cached.
+            let iv = self.iv_of(ino, || dir.child_dir(name))?;
+            return f(Owner::Dir(&iv.ok_or(Errno::EIO)?));
+        }
+        if !m.is_file() {
+            return Err(other);
+        }
+        let (fh, of) = self.handles.add_file(ino, false, || {
+            OpenFile::load(&self.codec, dir.open_file(name, self.opts.read_only)?)
+        })?;
+        let res = of.with_id(|id| f(Owner::File(id)));
+        self.handles.release_file(fh);
+        res.map_err(|e| self.log_damage(ino, e))?
     }
 
     /// getxattr
@@ -1151,30 +1362,51 @@ impl CryptFs {
         // writes and chowns, which encrypted xattrs cannot hold, and that
         // answer needs no path.
         let disk = self.xattr_name(name)?;
-        let p = self.path(ino)?;
-        let v = backing::get_xattr(&p, &disk)?.ok_or(Errno::from_i32(libc::ENODATA))?;
-        self.codec.decrypt_xattr_value(&v).map_err(|e| {
-            tracing::error!("{}: xattr {:?}: {e}", self.plain_path(ino), name);
-            Errno::EIO
+        let (dir, entry, m) = self.checked(ino)?;
+        let get = || {
+            dir.get_xattr(&entry, &disk)?
+                .ok_or(Errno::from_i32(libc::ENODATA))
+        };
+        if !self.codec.encrypts_xattrs() {
+            return get();
+        }
+        let plain = name.to_str().ok_or(Errno::EOPNOTSUPP)?;
+        let other = Errno::from_i32(libc::ENODATA);
+        self.with_xattr_owner(ino, (&dir, &entry, &m), other, |owner| {
+            self.codec
+                .decrypt_xattr_value(owner, plain, &get()?)
+                .map_err(|e| {
+                    tracing::error!(
+                        "{}: xattr {plain:?}: {e}: answering EIO",
+                        self.plain_path(ino)
+                    );
+                    Errno::EIO
+                })
         })
     }
 
     /// setxattr
     pub fn setxattr(&self, ino: Ino, name: &OsStr, value: &[u8], flags: i32) -> Res<()> {
         self.ro()?;
-        let p = self.path(ino)?;
+        let (dir, entry, m) = self.checked(ino)?;
         let disk = self.xattr_name(name)?;
-        let v = self
-            .codec
-            .encrypt_xattr_value(value, &mut self.rng.handle());
-        backing::set_xattr(&p, &disk, &v, flags)
+        if !self.codec.encrypts_xattrs() {
+            return dir.set_xattr(&entry, &disk, value, flags);
+        }
+        let plain = name.to_str().ok_or(Errno::EOPNOTSUPP)?;
+        self.with_xattr_owner(ino, (&dir, &entry, &m), Errno::EPERM, |owner| {
+            let v = self
+                .codec
+                .encrypt_xattr_value(owner, plain, value, &mut self.rng.handle());
+            dir.set_xattr(&entry, &disk, &v, flags)
+        })
     }
 
     /// listxattr: NUL-terminated plaintext names.
     pub fn listxattr(&self, ino: Ino) -> Res<Vec<u8>> {
-        let p = self.path(ino)?;
+        let (dir, entry, _) = self.checked(ino)?;
         let mut out = Vec::new();
-        for disk in backing::list_xattr(&p)? {
+        for disk in dir.list_xattr(&entry)? {
             let Some(d) = disk.to_str() else { continue };
             match self.codec.decrypt_xattr_name(d) {
                 Some(Ok(n)) => {
@@ -1191,8 +1423,8 @@ impl CryptFs {
     /// removexattr
     pub fn removexattr(&self, ino: Ino, name: &OsStr) -> Res<()> {
         self.ro()?;
-        let p = self.path(ino)?;
-        backing::remove_xattr(&p, &self.xattr_name(name)?)
+        let (dir, entry, _) = self.checked(ino)?;
+        dir.remove_xattr(&entry, &self.xattr_name(name)?)
     }
 
     /// access. With default_permissions the kernel checks permissions
@@ -1201,7 +1433,7 @@ impl CryptFs {
     /// anything but execute a file that no one may execute; anyone else
     /// gets the owner, group or other bits.
     pub fn access(&self, ino: Ino, mask: i32, who: Caller) -> Res<()> {
-        let m = backing::lstat(&self.path(ino)?)?;
+        let (_, _, m) = self.checked(ino)?;
         let want = (mask & 0o7) as u32;
         let mode = m.mode();
         let ok = if who.uid == 0 {
@@ -1245,7 +1477,11 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let codec = Codec::legacy(LegacyKeys::new(Key32::from_bytes([7; 32])), 64, true);
         let fs = CryptFs::new(codec, t.path(), FsOptions::default()).unwrap();
-        let who = Caller { uid: 0, gid: 0 };
+        let who = Caller {
+            uid: 0,
+            gid: 0,
+            pid: 0,
+        };
         let d = fs.mkdir(ROOT, OsStr::new("d"), 0o755, who).unwrap().ino.0;
         // A lookup in d indexes it.
         assert_eq!(

@@ -37,6 +37,10 @@ pub struct Node {
     pub links: Vec<Link>,
     /// Backing (device, inode).
     pub key: Key,
+    /// Backing file type (`st_mode & S_IFMT`) when looked up: the kernel
+    /// knows the inode as this type, so a backing entry of another type at
+    /// its name was put there behind the mount. 0: not known.
+    pub fmt: u32,
     /// Lookups the kernel holds.
     pub lookups: u64,
     /// Every known name was unlinked or replaced: no path leads here.
@@ -46,6 +50,11 @@ pub struct Node {
     /// Cached plaintext size of a regular file, valid while the backing
     /// (stored length, mtime, ctime) is unchanged.
     pub size_cache: Option<((u64, i64, i64), u64)>,
+    /// Writeback cache: the mtime the kernel holds for this regular file
+    /// (from our first reply, or its last setattr). The kernel keeps its
+    /// own and tells us only by setattr, so data writes put this back on
+    /// the backing file.
+    pub kernel_mtime: Option<(i64, i64)>,
 }
 
 impl Node {
@@ -76,10 +85,12 @@ impl InodeTable {
             Node {
                 links: Vec::new(),
                 key: root_key,
+                fmt: libc::S_IFDIR,
                 lookups: 1,
                 stale: false,
                 diriv: None,
                 size_cache: None,
+                kernel_mtime: None,
             },
         );
         t.by_key.insert(root_key, ROOT);
@@ -151,6 +162,17 @@ impl InodeTable {
             if let Some(n) = self.nodes.get_mut(&ino) {
                 n.lookups += 1;
                 if ino != ROOT {
+                    let known = n
+                        .links
+                        .iter()
+                        .any(|l| l.parent == parent && l.disk_name == disk_name);
+                    if !known {
+                        // A name we did not make (a hard link, or a file
+                        // deleted behind the mount whose inode number a new
+                        // one reuses): what we cached may be another's.
+                        n.diriv = None;
+                        n.size_cache = None;
+                    }
                     n.links
                         .retain(|l| !(l.parent == parent && l.disk_name == disk_name));
                     n.links.insert(0, link);
@@ -166,10 +188,12 @@ impl InodeTable {
             Node {
                 links: vec![link],
                 key,
+                fmt: 0,
                 lookups: 1,
                 stale: false,
                 diriv: None,
                 size_cache: None,
+                kernel_mtime: None,
             },
         );
         self.by_key.insert(key, ino);
@@ -224,6 +248,18 @@ impl InodeTable {
                     plain_name: plain.to_os_string(),
                 },
             );
+        }
+    }
+
+    /// Node `ino` now stands for another backing file: a symlink written
+    /// anew for its new name by a rename (SPEC §11); the old one is gone.
+    pub fn rekeyed(&mut self, ino: Ino, key: Key) {
+        if let Some(n) = self.nodes.get_mut(&ino) {
+            let old = std::mem::replace(&mut n.key, key);
+            if self.by_key.get(&old) == Some(&ino) {
+                self.by_key.remove(&old);
+            }
+            self.by_key.insert(key, ino);
         }
     }
 
@@ -294,5 +330,28 @@ mod tests {
         t.forget(f, 2);
         assert!(t.get(f).is_none());
         assert_eq!(t.len(), 2);
+        // A node moved onto another backing file keeps its number.
+        let l = t.remember(d, OsStr::new("l"), OsStr::new("L"), (1, 12));
+        t.rekeyed(l, (1, 13));
+        assert!(t.ino_of((1, 12)).is_none());
+        assert_eq!(t.ino_of((1, 13)), Some(l));
+        assert_eq!(t.rel_path(l).unwrap(), PathBuf::from("e/l"));
+    }
+
+    /// A directory deleted behind the mount, whose inode number a new one
+    /// reuses: the old IV is not used for the new directory.
+    #[test]
+    fn a_reused_inode_number_drops_what_was_cached() {
+        let mut t = InodeTable::new((1, 2));
+        let d = t.remember(ROOT, OsStr::new("d"), OsStr::new("D"), (1, 10));
+        t.get_mut(d).unwrap().diriv = Some(DirIv([7; 16]));
+        assert_eq!(
+            t.remember(ROOT, OsStr::new("d"), OsStr::new("D"), (1, 10)),
+            d
+        );
+        assert!(t.get(d).unwrap().diriv.is_some(), "same name: cache kept");
+        let e = t.remember(ROOT, OsStr::new("e"), OsStr::new("E"), (1, 10));
+        assert_eq!(e, d);
+        assert!(t.get(e).unwrap().diriv.is_none(), "new name: cache dropped");
     }
 }

@@ -14,15 +14,13 @@
 //! Memory: at most [`MAX_DIRS`] directories are indexed, the least recently
 //! scanned one is dropped first.
 
-use crate::backing::{self, Res};
+use crate::backing::{Dir, Res};
 use crate::inode::Ino;
 use crate::names::{self, Decoded};
 use fusecry_format::Codec;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -34,15 +32,10 @@ pub const MAX_DIRS: usize = 32;
 /// Identity and change times of a backing directory.
 type Stamp = (u64, i64, i64, i64, i64);
 
-fn stamp_of(dir: &Path) -> Res<Stamp> {
-    let m = backing::lstat(dir)?;
-    Ok((
-        m.ino(),
-        m.mtime(),
-        m.mtime_nsec(),
-        m.ctime(),
-        m.ctime_nsec(),
-    ))
+fn stamp_of(dir: &Dir) -> Res<Stamp> {
+    let m = dir.stat_self()?;
+    let ((ms, mns), (cs, cns)) = (m.mtime(), m.ctime());
+    Ok((m.ino(), ms, mns, cs, cns))
 }
 
 struct DirIndex {
@@ -65,7 +58,7 @@ impl LegacyNames {
         &self,
         codec: &Codec,
         ino: Ino,
-        dir: &Path,
+        dir: &Dir,
         is_root: bool,
         plain: &OsStr,
     ) -> Res<Option<OsString>> {
@@ -83,7 +76,7 @@ impl LegacyNames {
         let scanned = Instant::now();
         self.scans.fetch_add(1, Ordering::Relaxed);
         let mut names = HashMap::new();
-        for (disk, _, _) in backing::list_dir(dir)? {
+        for (disk, _, _) in dir.list()? {
             if let Decoded::Name(n) = names::decode(codec, dir, None, is_root, &disk) {
                 // Two entries with one plaintext name: the first listed wins,
                 // as it did when every lookup scanned the directory.
@@ -109,14 +102,14 @@ impl LegacyNames {
     }
 
     /// `plain` was created as `disk` in directory `ino` through the mount.
-    pub fn added(&self, ino: Ino, dir: &Path, plain: &OsStr, disk: &OsStr) {
+    pub fn added(&self, ino: Ino, dir: &Dir, plain: &OsStr, disk: &OsStr) {
         self.update(ino, dir, |names| {
             names.insert(plain.to_os_string(), disk.to_os_string());
         });
     }
 
     /// `plain` was removed from directory `ino` through the mount.
-    pub fn removed(&self, ino: Ino, dir: &Path, plain: &OsStr) {
+    pub fn removed(&self, ino: Ino, dir: &Dir, plain: &OsStr) {
         self.update(ino, dir, |names| {
             names.remove(plain);
         });
@@ -129,7 +122,7 @@ impl LegacyNames {
 
     /// Applies a change made through the mount and takes the directory's
     /// new stamp, so the change does not invalidate the index.
-    fn update(&self, ino: Ino, dir: &Path, f: impl FnOnce(&mut HashMap<OsString, OsString>)) {
+    fn update(&self, ino: Ino, dir: &Dir, f: impl FnOnce(&mut HashMap<OsString, OsString>)) {
         let mut dirs = self.dirs.lock();
         if let Some(d) = dirs.get_mut(&ino) {
             match stamp_of(dir) {
@@ -171,7 +164,7 @@ mod tests {
     }
 
     /// Creates `plain` in `dir` behind the index's back; returns its disk name.
-    fn make(codec: &Codec, dir: &Path, plain: &str) -> OsString {
+    fn make(codec: &Codec, dir: &std::path::Path, plain: &str) -> OsString {
         let (disk, _) = codec.encrypt_name(None, plain, &mut OsRng).unwrap();
         std::fs::write(dir.join(&disk), b"").unwrap();
         disk.into()
@@ -182,19 +175,20 @@ mod tests {
         let c = codec();
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
+        let d = Dir::open_root(dir).unwrap();
         let a = make(&c, dir, "a");
         let idx = LegacyNames::default();
-        let find = |n: &str| idx.find(&c, 5, dir, false, OsStr::new(n)).unwrap();
+        let find = |n: &str| idx.find(&c, 5, &d, false, OsStr::new(n)).unwrap();
         assert_eq!(find("a"), Some(a.clone()));
         assert_eq!(find("b"), None);
         assert_eq!(idx.scans(), 1, "a hit and a miss from one scan");
 
         // Through the mount: the index is updated, not rebuilt.
         let b = make(&c, dir, "b");
-        idx.added(5, dir, OsStr::new("b"), &b);
+        idx.added(5, &d, OsStr::new("b"), &b);
         assert_eq!(find("b"), Some(b.clone()));
         std::fs::remove_file(dir.join(&a)).unwrap();
-        idx.removed(5, dir, OsStr::new("a"));
+        idx.removed(5, &d, OsStr::new("a"));
         assert_eq!(find("a"), None);
         assert_eq!(idx.scans(), 1);
 
@@ -229,9 +223,9 @@ mod tests {
         let c = codec();
         let tmp = tempfile::tempdir().unwrap();
         let idx = LegacyNames::default();
+        let d = Dir::open_root(tmp.path()).unwrap();
         for i in 0..(MAX_DIRS as u64 + 5) {
-            idx.find(&c, i + 2, tmp.path(), false, OsStr::new("n"))
-                .unwrap();
+            idx.find(&c, i + 2, &d, false, OsStr::new("n")).unwrap();
         }
         assert_eq!(idx.dirs.lock().len(), MAX_DIRS);
         // The most recent ones are kept.

@@ -5,18 +5,24 @@
 //! `adapter` maps fuser's handlers onto `CryptFs`, whose methods own the
 //! semantics; `inode` and `handle` hold the tables, `content` the chunked
 //! file I/O, `names` the name codec per directory (with `legacy_names`, the
-//! decrypted-name index of legacy directories), and `backing` every call
-//! into the ciphertext directory.
+//! decrypted-name index of legacy directories), `xattrs` the binding of
+//! xattr values to their file, `space` the size limit and the reservation
+//! of backing space before a grow, and `backing` every call into the
+//! ciphertext directory.
 
 pub mod adapter;
 pub mod backing;
 pub mod content;
 pub mod cryptfs;
+pub mod fault;
 pub mod handle;
 pub mod inode;
 pub mod legacy_names;
 pub mod names;
+pub mod privs;
 pub mod rng;
+pub mod space;
+pub mod xattrs;
 
 pub use cryptfs::{CryptFs, FsOptions};
 
