@@ -161,19 +161,24 @@ fn play(l: &Loaded, tmp: &Path, writers: &mut usize) -> Result<Option<&'static s
             Ok(None)
         }
         Area::Symlink => {
-            let codec = l.open().unwrap();
-            let mut rng = rand_chacha::rand_core::OsRng;
-            let iv = fusecry_format::name::DirIv::random(&mut rng);
-            fs::write(cipher.join("fusecry.diriv"), iv.0).unwrap();
-            let (disk, _) = codec.encrypt_name(Some(&iv), "link", &mut rng).unwrap();
+            // The link as the vector places it: its directory IV, its
+            // on-disk name (and sidecar), its stored target (SPEC §11).
+            let put_iv = |dir: &Path| {
+                if let Some(iv) = &v.dir_iv {
+                    fs::write(dir.join("fusecry.diriv"), hex::decode(iv).unwrap()).unwrap();
+                }
+            };
+            put_iv(&cipher);
+            let disk = v.disk_name.as_ref().unwrap();
+            let link = v.name.as_ref().unwrap();
+            if let Some(side) = &v.sidecar {
+                fs::write(cipher.join(fusecry_format::name::sidecar_name(disk)), side).unwrap();
+            }
             let stored = l.bytes(v.stored.as_ref().unwrap()).unwrap();
-            std::os::unix::fs::symlink(
-                std::ffi::OsStr::new(std::str::from_utf8(&stored).unwrap()),
-                cipher.join(&disk),
-            )
-            .unwrap();
+            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&stored), cipher.join(disk))
+                .unwrap();
             let m = mount(l, &cipher, &mnt);
-            match fs::read_link(m.mnt.join("link")) {
+            match fs::read_link(m.mnt.join(link)) {
                 Ok(t) if ok => {
                     let want = l.bytes(v.plaintext.as_ref().unwrap()).unwrap();
                     if t.as_os_str().as_encoded_bytes() != want {
@@ -186,18 +191,24 @@ fn play(l: &Loaded, tmp: &Path, writers: &mut usize) -> Result<Option<&'static s
             drop(m);
             if ok && v.reproducible {
                 // The writer: symlink(2) through a mount seeded with the
-                // vector's seed (the nonce is its first draw; the root's
-                // directory IV exists, so naming the link draws nothing).
+                // vector's seed (the nonce is its first draw; the directory
+                // IV exists, so naming the link draws nothing).
                 let cw = tmp.join("cipher-w");
                 let w = fresh(&cw);
-                fs::write(w.join("fusecry.diriv"), iv.0).unwrap();
+                put_iv(w);
                 let m = mount_seeded(l, w, &mnt, Some(v.seed));
                 let target = l.bytes(v.plaintext.as_ref().unwrap()).unwrap();
-                std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&target), m.mnt.join("link")).unwrap();
+                std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&target), m.mnt.join(link)).unwrap();
                 drop(m);
-                let got = fs::read_link(w.join(&disk)).unwrap();
+                let got = fs::read_link(w.join(disk)).unwrap();
                 if got.as_os_str().as_bytes() != stored {
                     return Err(format!("{}: symlink through the mount stored {got:?}", l.name));
+                }
+                if let Some(side) = &v.sidecar {
+                    let got = fs::read_to_string(w.join(fusecry_format::name::sidecar_name(disk)));
+                    if got.as_ref().ok() != Some(side) {
+                        return Err(format!("{}: the mount wrote the sidecar {got:?}", l.name));
+                    }
                 }
                 *writers += 1;
             }

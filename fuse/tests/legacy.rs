@@ -6,38 +6,16 @@
 
 mod common;
 
+use common::logcap::log;
 use common::Mounted;
 use fusecry_format::{Conf, Password, Secret};
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
 
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors/legacy");
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/legacy");
-
-/// Everything the mount logged in this test binary.
-fn log() -> &'static Mutex<Vec<u8>> {
-    static LOG: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
-    LOG.get_or_init(|| {
-        struct W;
-        impl std::io::Write for W {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                log().lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let _ = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(|| W)
-            .try_init();
-        Mutex::new(Vec::new())
-    })
-}
 
 fn manifest(case: &Path) -> serde_json::Value {
     serde_json::from_slice(&fs::read(case.join("manifest.json")).unwrap()).unwrap()

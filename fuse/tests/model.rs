@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::outcome::{out, short, Out};
 use common::{Kind, Mounted};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -16,25 +17,7 @@ use std::path::{Path, PathBuf};
 const OPS: usize = 3000;
 
 fn seed() -> u64 {
-    std::env::var("FUSECRY_MODEL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| rand::thread_rng().gen())
-}
-
-/// What an operation returned, comparable across the two trees.
-#[derive(Debug, PartialEq)]
-enum Out {
-    Ok,
-    Data(Vec<u8>),
-    Err(Option<i32>),
-}
-
-fn out<T>(r: std::io::Result<T>) -> Out {
-    match r {
-        Ok(_) => Out::Ok,
-        Err(e) => Out::Err(e.raw_os_error()),
-    }
+    common::outcome::seed("FUSECRY_MODEL_SEED")
 }
 
 struct Side {
@@ -233,18 +216,6 @@ fn run_model(kind: Kind, seed: u64) {
             );
         }
     }
-}
-
-fn short(o: &Out) -> String {
-    match o {
-        Out::Data(d) => format!("Data({} bytes, sha {:02x?})", d.len(), &sha(d)[..4]),
-        other => format!("{other:?}"),
-    }
-}
-
-fn sha(d: &[u8]) -> Vec<u8> {
-    use sha2::Digest;
-    sha2::Sha256::digest(d).to_vec()
 }
 
 #[test]

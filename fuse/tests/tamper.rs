@@ -3,37 +3,12 @@
 
 mod common;
 
+use common::logcap::{log, logged};
 use common::{Kind, Mounted};
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::FileExt;
-use std::sync::{Mutex, OnceLock};
 
 const CS: u64 = 4096;
-
-fn log() -> &'static Mutex<Vec<u8>> {
-    static LOG: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
-    LOG.get_or_init(|| {
-        struct W;
-        impl std::io::Write for W {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                log().lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let _ = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(|| W)
-            .try_init();
-        Mutex::new(Vec::new())
-    })
-}
-
-fn logged() -> String {
-    String::from_utf8_lossy(&log().lock().unwrap()).into_owned()
-}
 
 /// A volume with `dir/victim` (4 chunks) and `dir/intact`; the mount is
 /// remounted after the tampering so no cache hides it.

@@ -2,6 +2,9 @@
 //! unmounted by a drop guard even when the test panics.
 #![allow(dead_code)]
 
+pub mod logcap;
+pub mod outcome;
+
 use fusecry_format::name::{DirIv, CONF_NAME, DIRIV_NAME};
 use fusecry_format::{Argon2Params, Codec, Conf, NewConf, Password, Secret};
 use fusecry_fuse::{CryptFs, MountOptions};
@@ -132,6 +135,28 @@ impl Mounted {
         if let Some(s) = self.session.take() {
             s.umount_and_join().unwrap();
         }
+    }
+
+    /// Unmounts, giving the daemon `limit` to finish. If it does not (a
+    /// request stuck in the daemon, a process still using the mount), the
+    /// mount is detached lazily so nothing stays mounted, the daemon's
+    /// threads are left to end on their own, and the error says what
+    /// happened. For tests where the daemon may hang: `unmount` would wait.
+    pub fn unmount_within(&mut self, limit: std::time::Duration) -> Result<(), String> {
+        let Some(s) = self.session.take() else {
+            return Ok(());
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(s.umount_and_join());
+        });
+        let err = match rx.recv_timeout(limit) {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => format!("unmount failed: {e}"),
+            Err(_) => format!("the daemon did not stop within {limit:?}"),
+        };
+        let _ = nix::mount::umount2(&self.mnt, nix::mount::MntFlags::MNT_DETACH);
+        Err(err)
     }
 
     /// Unmounts and mounts the same volume again (cold caches).
