@@ -18,7 +18,7 @@ pub struct Cli {
 pub enum Command {
     /// Create a volume: DIR/fusecry.conf (and the root directory IV).
     Init(InitArgs),
-    /// Encrypt one file (conf: -c, else IN.fcry if it exists, else OUT.fcry, created if missing).
+    /// Encrypt one file (conf: -c, else a new OUT.fcry; an existing OUT.fcry is used only with -c).
     Encrypt(FileArgs),
     /// Decrypt one file (conf: -c, else IN.fcry, else OUT.fcry; never created).
     Decrypt(FileArgs),
@@ -37,7 +37,7 @@ pub enum Command {
     /// Add or remove key slots.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Mount a volume (created on first mount, as 0.11 does) at MNT.
+    /// Mount a volume at MNT (created on the first mount of a missing or empty SRC).
     Mount(MountArgs),
     /// Unmount a fusecry mount (as root or as the user who mounted it).
     Umount(UmountArgs),
@@ -71,32 +71,49 @@ pub struct SecretArgs {
     pub key: Option<PathBuf>,
 }
 
+/// Consent to write with a conf that no key slot at hand vouches for (SPEC §4.5).
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub struct TrustArgs {
+    /// Write even when the RSA key slot that opened the conf carries no valid
+    /// signature (whoever wrote such a conf may know its master key). Never
+    /// makes a legacy 0.11 RSA conf writable.
+    #[arg(long)]
+    pub trust_unsigned_slot: bool,
+}
+
 /// Options for creating a conf.
 #[derive(Args, Debug, Clone)]
 pub struct CreateArgs {
-    /// Encrypt file names (and, in fusecry/1, symlink targets).
-    #[arg(short = 'n', long = "encrypt-names")]
+    /// Encrypt file names and symlink targets: always done for fusecry/1 unless
+    /// --plain-names, so -n is accepted there for 0.11 habits; with --legacy, names
+    /// are encrypted only with -n.
+    #[arg(short = 'n', long = "encrypt-names", conflicts_with = "plain_names")]
     pub encrypt_names: bool,
+    /// Store file names and symlink targets in the clear (visible to whoever holds the
+    /// ciphertext; `fusecry info` warns about it).
+    #[arg(long)]
+    pub plain_names: bool,
     /// Chunk size: a multiple of 16 from 16 to 1048576; default: the backing filesystem's block size, kept within 4096–16384.
     #[arg(long, value_name = "N")]
     pub chunk_size: Option<u64>,
     /// Create a legacy 0.11 conf instead of fusecry/1 (weaker; for the original tool's users).
     #[arg(long)]
     pub legacy: bool,
-    /// Argon2id memory in KiB for a new password slot.
+    /// Argon2id memory in KiB for a new password slot (at most 1048576, 1 GiB).
     #[arg(long, value_name = "KIB", default_value_t = 65536)]
     pub argon2_memory: u32,
-    /// Argon2id iterations for a new password slot.
+    /// Argon2id iterations for a new password slot (1 to 100, and memory × iterations at most
+    /// 4194304).
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub argon2_iterations: u32,
-    /// Argon2id lanes for a new password slot.
+    /// Argon2id lanes for a new password slot (1 to 64).
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub argon2_lanes: u32,
 }
 
 #[derive(Args, Debug)]
 pub struct InitArgs {
-    /// The ciphertext directory (created if missing; must not hold a conf).
+    /// The ciphertext directory: missing or empty (created if missing).
     pub dir: PathBuf,
     #[command(flatten)]
     pub create: CreateArgs,
@@ -118,6 +135,8 @@ pub struct FileArgs {
     #[command(flatten)]
     pub test_seed: TestSeed,
     #[command(flatten)]
+    pub trust: TrustArgs,
+    #[command(flatten)]
     pub secret: SecretArgs,
 }
 
@@ -138,6 +157,8 @@ pub struct StreamArgs {
     pub create: CreateArgs,
     #[command(flatten)]
     pub test_seed: TestSeed,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     #[command(flatten)]
     pub secret: SecretArgs,
 }
@@ -190,6 +211,11 @@ pub struct FsckArgs {
     /// Machine-readable report on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Rewrite every damaged file so that it reads again, keeping every
+    /// chunk that verifies: damaged chunks become zeros (zero, the
+    /// default) or the file is cut before its first damage (truncate).
+    #[arg(long, value_name = "HOW", num_args = 0..=1, require_equals = true, default_missing_value = "zero")]
+    pub repair: Option<crate::cmd::salvage::Mode>,
     #[command(flatten)]
     pub secret: SecretArgs,
 }
@@ -213,6 +239,18 @@ pub enum KeyCommand {
     Add(KeyAddArgs),
     /// Remove a slot (by its number in `fusecry info`); the last slot stays.
     Remove(KeyRemoveArgs),
+    /// Sign the RSA slot of --key PEM (the private key), vouching that this
+    /// conf's master key may be written with; says what it vouches for.
+    Vouch(KeyVouchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct KeyVouchArgs {
+    /// Volume directory or conf file.
+    pub root: PathBuf,
+    /// The RSA private key (PEM) whose slot to sign.
+    #[arg(short = 'k', long = "key", value_name = "PEM")]
+    pub key: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -228,6 +266,8 @@ pub struct KeyAddArgs {
     #[command(flatten)]
     pub create: CreateArgs,
     #[command(flatten)]
+    pub trust: TrustArgs,
+    #[command(flatten)]
     pub secret: SecretArgs,
 }
 
@@ -239,6 +279,8 @@ pub struct KeyRemoveArgs {
     #[arg(long)]
     pub slot: usize,
     #[command(flatten)]
+    pub trust: TrustArgs,
+    #[command(flatten)]
     pub secret: SecretArgs,
 }
 
@@ -248,7 +290,8 @@ pub struct MountArgs {
     pub source: PathBuf,
     /// The mount point (an existing directory).
     pub mountpoint: PathBuf,
-    /// Conf file (default SOURCE/fusecry.conf, created there on first mount).
+    /// Conf file (default SOURCE/fusecry.conf, created there on the first mount of a
+    /// missing or empty SOURCE; a non-empty SOURCE without it is refused).
     #[arg(short = 'c', long = "conf", value_name = "CONF")]
     pub conf: Option<PathBuf>,
     /// Stay in the foreground and log to stderr.
@@ -271,13 +314,15 @@ pub struct MountArgs {
     /// Threads serving FUSE requests.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub threads: usize,
-    /// Internal: the background daemon reads its secret from stdin.
+    /// Internal: a daemon started by `mount` reads its password from stdin.
     #[arg(long, hide = true)]
     pub daemon: bool,
     #[command(flatten)]
     pub test_seed: TestSeed,
     #[command(flatten)]
     pub create: CreateArgs,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     #[command(flatten)]
     pub secret: SecretArgs,
 }
@@ -321,7 +366,8 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "PEM", conflicts_with = "new_password_file")]
     pub new_key: Option<PathBuf>,
     /// Options of the new volume (chunk size default: the old one's; names
-    /// are encrypted if they were, or with -n).
+    /// are encrypted unless --plain-names, which a volume whose names were
+    /// encrypted refuses).
     #[command(flatten)]
     pub create: CreateArgs,
     /// How to open the old volume.

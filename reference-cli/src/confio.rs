@@ -3,6 +3,7 @@
 use crate::cli::{CreateArgs, SecretArgs};
 use crate::exit::{at, fail, OTHER};
 use anyhow::Result;
+use fusecry_format::conf::MAX_CONF_BYTES;
 use fusecry_format::name::CONF_NAME;
 use fusecry_format::{Argon2Params, Codec, Conf, Error, NewConf, Secret};
 use rand_core::OsRng;
@@ -18,9 +19,30 @@ pub fn conf_path(p: &Path) -> PathBuf {
     }
 }
 
-/// Reads and parses a conf; a missing file is exit 3.
+/// Reads and parses a conf; a missing file is exit 3. At most one byte more
+/// than SPEC §5's limit is read, so a huge file is refused without loading it.
+/// The conf lives with the ciphertext, where the storage holder may put a
+/// FIFO or a device in its place: it is opened O_NONBLOCK (a FIFO cannot
+/// block the open) and must be a regular file.
 pub fn load(path: &Path) -> Result<Conf> {
-    let bytes = std::fs::read(path).map_err(|e| crate::exit::io(path, "cannot read conf", e))?;
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut bytes = Vec::new();
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| crate::exit::io(path, "cannot read conf", e))?;
+    let regular = f.metadata().map(|m| m.is_file()).unwrap_or(false);
+    if !regular {
+        return Err(fail(
+            crate::exit::CONF_CORRUPT,
+            format!("{}: not a regular file", path.display()),
+        ));
+    }
+    f.take(MAX_CONF_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| crate::exit::io(path, "cannot read conf", e))?;
     Conf::parse(&bytes).map_err(|e| at(path, e))
 }
 
@@ -54,13 +76,37 @@ pub fn replace_via_temp(
     Ok(())
 }
 
-/// Writes a conf atomically (temporary file + fsync + rename).
+/// Rewrites a conf atomically (temporary file + fsync + rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     replace_via_temp(path, |mut f| {
         f.write_all(bytes)?;
         f.sync_all()?;
         Ok(())
     })
+}
+
+/// Creates `path` with `bytes`, never replacing anything: a temporary file
+/// beside it, fsynced, then renamed with RENAME_NOREPLACE (or linked, where
+/// the filesystem lacks it). So the new file appears whole or not at all,
+/// and a conf or directory IV that appeared meanwhile is left alone (exit 1,
+/// "PATH: `what` already exists").
+pub fn write_new(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let cannot = |e: std::io::Error| fail(OTHER, format!("{}: cannot write: {e}", path.display()));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(cannot)?;
+    tmp.write_all(bytes).map_err(cannot)?;
+    tmp.as_file().sync_all().map_err(cannot)?;
+    tmp.persist_noclobber(path).map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            fail(OTHER, format!("{}: {what} already exists", path.display()))
+        } else {
+            cannot(e.error)
+        }
+    })?;
+    Ok(())
 }
 
 /// The default chunk size: the block size of the filesystem holding `dir`,
@@ -89,12 +135,34 @@ fn fs_block_size(dir: &Path) -> u64 {
         .unwrap_or(4096)
 }
 
-/// Argon2id parameters from the arguments.
-pub fn argon2(c: &CreateArgs) -> Argon2Params {
-    Argon2Params {
+/// Argon2id parameters from the arguments, refused here (exit 2, naming the
+/// options) when SPEC §4.1 would refuse the slot they make.
+pub fn argon2(c: &CreateArgs) -> Result<Argon2Params> {
+    let p = Argon2Params {
         m_cost_kib: c.argon2_memory,
         t_cost: c.argon2_iterations,
         p_cost: c.argon2_lanes,
+    };
+    p.validate().map_err(|e| {
+        let why = match e {
+            Error::ConfCorrupt(m) => m,
+            e => e.to_string(),
+        };
+        fail(
+            crate::exit::USAGE,
+            format!("--argon2-memory/--argon2-iterations/--argon2-lanes: {why}"),
+        )
+    })?;
+    Ok(p)
+}
+
+/// Whether a new conf encrypts names: fusecry/1 does unless --plain-names;
+/// a legacy conf keeps 0.11's default, plain unless -n.
+pub fn encrypted_names(c: &CreateArgs) -> bool {
+    if c.legacy {
+        c.encrypt_names
+    } else {
+        !c.plain_names
     }
 }
 
@@ -122,7 +190,8 @@ pub fn create(
     c: &CreateArgs,
     s: &SecretArgs,
 ) -> Result<(Conf, Codec)> {
-    if path.exists() {
+    // Checked first too, so that nobody is asked for a new password in vain.
+    if path.symlink_metadata().is_ok() {
         return Err(fail(
             OTHER,
             format!("{}: a conf already exists", path.display()),
@@ -132,10 +201,12 @@ pub fn create(
     if !fusecry_format::layout::chunk_size_valid(chunk_size) {
         return Err(at(path, Error::InvalidChunkSize(chunk_size)));
     }
+    let argon2 = argon2(c)?;
     let secret = crate::secret::for_create(s)?;
+    let names = encrypted_names(c);
     let (conf, codec) = if c.legacy {
         match &secret {
-            Secret::Password(p) => Conf::create_legacy(p, chunk_size, c.encrypt_names, &mut OsRng),
+            Secret::Password(p) => Conf::create_legacy(p, chunk_size, names, &mut OsRng),
             _ => {
                 return Err(fail(
                     OTHER,
@@ -146,12 +217,36 @@ pub fn create(
     } else {
         let opts = NewConf {
             chunk_size,
-            encrypted_names: c.encrypt_names,
-            argon2: argon2(c),
+            encrypted_names: names,
+            argon2,
         };
         Conf::create_v1(&opts, &secret, &mut OsRng)
     }
     .map_err(|e| at(path, e))?;
-    write_atomic(path, &conf.to_bytes())?;
+    write_new(path, &conf.to_bytes(), "a conf")?;
     Ok((conf, codec))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `write_new` never replaces nor writes through anything already there.
+    #[test]
+    fn write_new_is_exclusive() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("fusecry.conf");
+        write_new(&p, b"first", "a conf").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"first");
+        let e = write_new(&p, b"second", "a conf").unwrap_err();
+        assert!(e.to_string().ends_with("a conf already exists"), "{e}");
+        assert_eq!(std::fs::read(&p).unwrap(), b"first");
+        let link = t.path().join("link");
+        let victim = t.path().join("victim");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        write_new(&link, b"x", "a directory IV").unwrap_err();
+        assert!(!victim.exists());
+        // Nothing but the two names is left behind (no temporary file).
+        assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 2);
+    }
 }

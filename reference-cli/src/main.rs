@@ -7,6 +7,8 @@ mod exit;
 mod progress;
 mod rng;
 mod secret;
+mod trust;
+mod volume;
 
 use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
@@ -42,6 +44,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() {
+    // Before anything else, while this is the only thread.
+    secret::take_env_password();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         let code = e

@@ -9,10 +9,45 @@ use fusecry_format::{Password, Secret};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::Command;
+use std::sync::OnceLock;
 use zeroize::Zeroizing;
 
 /// Environment variable holding a password.
 pub const ENV_PASSWORD: &str = "FUSECRY_PASSWORD";
+
+/// FUSECRY_PASSWORD as found at start-up, moved out of the environment.
+struct EnvPassword {
+    /// The variable was set (even to something that is not UTF-8).
+    present: bool,
+    password: Option<Password>,
+}
+
+static ENV: OnceLock<EnvPassword> = OnceLock::new();
+
+/// Moves FUSECRY_PASSWORD out of the environment, so that no process started
+/// from here (the mount daemon, an --extpass program, fusermount3) inherits
+/// it. Called first thing in `main`, while the process has a single thread:
+/// changing the environment is only sound before others may read it.
+pub fn take_env_password() {
+    let value = std::env::var_os(ENV_PASSWORD);
+    if value.is_some() {
+        std::env::remove_var(ENV_PASSWORD);
+    }
+    let env = EnvPassword {
+        present: value.is_some(),
+        password: value
+            .and_then(|v| v.into_string().ok())
+            .map(|v| Password::new(Zeroizing::new(v).as_str())),
+    };
+    let _ = ENV.set(env);
+}
+
+/// True when FUSECRY_PASSWORD was set at start-up. The process's initial
+/// environment block (`/proc/PID/environ`) still holds it then: removing a
+/// variable does not erase that memory.
+pub fn env_password_was_set() -> bool {
+    ENV.get().is_some_and(|e| e.present)
+}
 
 fn first_line(mut s: Zeroizing<String>) -> Password {
     let end = s.find(['\n', '\r']).unwrap_or(s.len());
@@ -70,11 +105,7 @@ fn given_password(a: &SecretArgs) -> Result<Option<Password>> {
     if let Some(c) = &a.extpass {
         return from_extpass(c).map(Some);
     }
-    if let Ok(p) = std::env::var(ENV_PASSWORD) {
-        let p = Zeroizing::new(p);
-        return Ok(Some(Password::new(p.as_str())));
-    }
-    Ok(None)
+    Ok(ENV.get().and_then(|e| e.password.clone()))
 }
 
 /// Reads an RSA key from a PEM file.

@@ -2,6 +2,8 @@
 //! stderr messages, conf lookup, streams, keys, names, info, fsck, and the
 //! legacy 0.11 vectors in shared/vectors/legacy.
 
+mod planted;
+
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -169,30 +171,54 @@ fn manifest(case: &Path) -> serde_json::Value {
 
 // ---------------------------------------------------------------- init
 
+fn conf_json(p: &Path) -> serde_json::Value {
+    serde_json::from_slice(&read(p)).unwrap()
+}
+
 #[test]
 fn init_v1_names_and_legacy_and_twice() {
     let t = tmp();
     let d = t.path();
     pwfiles(d);
+    // Names are encrypted by default; -n stays accepted (0.11 habits).
+    for (dir, flag) in [("vol", None), ("vol-n", Some("-n"))] {
+        let mut args = vec!["init", dir, "--password-file", "pw"];
+        args.extend(flag);
+        run(d, &with_cheap(&args)).ok();
+        assert!(d.join(dir).join("fusecry.conf").is_file());
+        assert_eq!(read(&d.join(dir).join("fusecry.diriv")).len(), 16);
+        let conf = conf_json(&d.join(dir).join("fusecry.conf"));
+        assert_eq!(conf["format"], "fusecry/1");
+        assert_eq!(conf["encrypted_names"], true, "{dir}");
+    }
+
+    // --plain-names opts out: no diriv. It cannot be combined with -n.
     run(
         d,
-        &with_cheap(&["init", "vol", "-n", "--password-file", "pw"]),
+        &with_cheap(&["init", "plain", "--plain-names", "--password-file", "pw"]),
     )
     .ok();
-    assert!(d.join("vol/fusecry.conf").is_file());
-    assert!(d.join("vol/fusecry.diriv").is_file());
-    assert_eq!(read(&d.join("vol/fusecry.diriv")).len(), 16);
-    let conf: serde_json::Value =
-        serde_json::from_slice(&read(&d.join("vol/fusecry.conf"))).unwrap();
-    assert_eq!(conf["format"], "fusecry/1");
-    assert_eq!(conf["encrypted_names"], true);
-
-    // Plain names: no diriv.
-    run(d, &with_cheap(&["init", "plain", "--password-file", "pw"])).ok();
-    assert!(d.join("plain/fusecry.conf").is_file());
+    assert_eq!(
+        conf_json(&d.join("plain/fusecry.conf"))["encrypted_names"],
+        false
+    );
     assert!(!d.join("plain/fusecry.diriv").exists());
+    let o = run(
+        d,
+        &with_cheap(&[
+            "init",
+            "both",
+            "-n",
+            "--plain-names",
+            "--password-file",
+            "pw",
+        ]),
+    );
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(!d.join("both").exists());
 
-    // Legacy: one line of JSON, version 0.11.x.
+    // Legacy: one line of JSON, version 0.11.x; plain names unless -n, as
+    // 0.11 made them.
     run(
         d,
         &with_cheap(&["init", "leg", "--legacy", "--password-file", "pw"]),
@@ -202,7 +228,15 @@ fn init_v1_names_and_legacy_and_twice() {
     assert_eq!(text.lines().count(), 1, "legacy conf is one line: {text}");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert!(v["version"].as_str().unwrap().starts_with("0.11"));
+    assert_eq!(v["enc_path"], false);
     assert!(!d.join("leg/fusecry.diriv").exists());
+    run(
+        d,
+        &with_cheap(&["init", "leg-n", "--legacy", "-n", "--password-file", "pw"]),
+    )
+    .ok();
+    assert_eq!(conf_json(&d.join("leg-n/fusecry.conf"))["enc_path"], true);
+    assert!(!d.join("leg-n/fusecry.diriv").exists());
 
     // Init twice fails and leaves the conf alone.
     let before = read(&d.join("vol/fusecry.conf"));
@@ -654,21 +688,29 @@ fn wrong_password_and_password_sources() {
     )
     .fails(1, "extpass");
     assert!(!d.join("x").exists());
+    // FUSECRY_PASSWORD leaves the environment before any program starts:
+    // --extpass (which takes precedence) does not inherit it.
+    run_full(
+        d,
+        &[
+            "decrypt",
+            "enc",
+            "y",
+            "-c",
+            "c.conf",
+            "--extpass",
+            "echo ${FUSECRY_PASSWORD:-secret}",
+        ],
+        None,
+        Some("leaked"),
+    )
+    .ok();
+    assert_eq!(read(&d.join("y")), read(&d.join("in")));
 }
 
 // ---------------------------------------------------------------- RSA
 
-/// Runs `openssl ARGS` in `dir` (test.sh installs it); it must succeed.
-fn openssl(dir: &Path, args: &[&str]) {
-    let st = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl must be installed (test.sh installs it)");
-    assert!(st.success(), "openssl {args:?} failed");
-}
+use planted::openssl;
 
 #[test]
 fn public_key_create_and_private_key_open() {
@@ -706,6 +748,454 @@ fn public_key_create_and_private_key_open() {
     run(d, &["decrypt", "enc", "out3", "--key", "nokey.pem"]).fails(3, "nokey.pem");
 }
 
+// ------------------------------------------------- vouching (SPEC §4.5)
+
+fn write_conf(p: &Path, c: &fusecry_format::ConfV1) {
+    write(p, &fusecry_format::Conf::V1(c.clone()).to_bytes());
+}
+
+/// `encrypt in out -c CONF --key k.pem` is refused (exit 1, one line naming
+/// CONF and saying `why`) and writes no output.
+#[track_caller]
+fn encrypt_is_refused(d: &Path, conf: &str, why: &str) {
+    let o = run(d, &["encrypt", "in", "out", "-c", conf, "--key", "k.pem"]);
+    o.fails(1, conf);
+    assert!(o.stderr.contains(why), "{}", o.stderr);
+    assert!(
+        !d.join("out").exists(),
+        "a refused encrypt wrote its output"
+    );
+}
+
+/// Anyone with the victim's public key builds a conf around a master key they
+/// chose: their password slot plus an unsigned RSA slot for the victim. The
+/// victim's private key opens it; nothing is written with it unless the
+/// victim explicitly accepts it.
+#[test]
+fn rsa_conf_swap_is_refused_for_writing() {
+    let t = tmp();
+    let d = t.path();
+    planted::victim_keys(d);
+    pwfiles(d);
+    let (c, _) = planted::rsa_conf_swap(d);
+    write_conf(&d.join("planted.fcry"), &c);
+    let before = read(&d.join("planted.fcry"));
+    write(&d.join("in"), b"the victim's secret");
+
+    encrypt_is_refused(d, "planted.fcry", "not vouched for");
+    let o = run_full(
+        d,
+        &["stream", "encrypt", "-c", "planted.fcry", "--key", "k.pem"],
+        Some(b"the victim's secret"),
+        None,
+    );
+    o.fails(1, "planted.fcry");
+    assert!(o.stdout.is_empty(), "a refused stream encrypt wrote output");
+    // Slot changes would hand the planted key a slot of the victim's.
+    run(
+        d,
+        &with_cheap(&[
+            "key",
+            "add",
+            "planted.fcry",
+            "--key",
+            "k.pem",
+            "--new-password-file",
+            "pw",
+        ]),
+    )
+    .fails(1, "planted.fcry");
+    assert_eq!(read(&d.join("planted.fcry")), before, "the conf changed");
+
+    // Reading is safe (every chunk is authenticated): what the attacker
+    // wrote decrypts.
+    write(&d.join("bait"), b"from the attacker");
+    run(
+        d,
+        &[
+            "encrypt",
+            "bait",
+            "bait.enc",
+            "-c",
+            "planted.fcry",
+            "-p",
+            planted::ATTACKER_PW,
+        ],
+    )
+    .ok();
+    run(
+        d,
+        &[
+            "decrypt",
+            "bait.enc",
+            "bait.dec",
+            "-c",
+            "planted.fcry",
+            "--key",
+            "k.pem",
+        ],
+    )
+    .ok();
+    assert_eq!(read(&d.join("bait.dec")), b"from the attacker");
+
+    // With explicit consent the victim writes, and the attacker reads it:
+    // exactly what the refusal protects against.
+    run(
+        d,
+        &[
+            "encrypt",
+            "in",
+            "out",
+            "-c",
+            "planted.fcry",
+            "--key",
+            "k.pem",
+            "--trust-unsigned-slot",
+        ],
+    )
+    .ok();
+    run(
+        d,
+        &[
+            "decrypt",
+            "out",
+            "stolen",
+            "-c",
+            "planted.fcry",
+            "-p",
+            planted::ATTACKER_PW,
+        ],
+    )
+    .ok();
+    assert_eq!(read(&d.join("stolen")), b"the victim's secret");
+
+    // The same swap made with the CLI and the public key alone.
+    run(d, &["encrypt", "bait", "x.enc", "--key", "pub.pem"]).ok();
+    run(
+        d,
+        &[
+            "encrypt",
+            "in",
+            "y.enc",
+            "-c",
+            "x.enc.fcry",
+            "--key",
+            "k.pem",
+        ],
+    )
+    .fails(1, "x.enc.fcry");
+    assert!(!d.join("y.enc").exists());
+}
+
+/// A legacy 0.11 rsakey conf needs only the public key to make (textbook
+/// RSA, a sample under the chosen key): read-only everywhere, consent or not.
+#[test]
+fn legacy_rsa_conf_planted_is_read_only() {
+    let t = tmp();
+    let d = t.path();
+    planted::victim_keys(d);
+    let (conf, keys) = planted::legacy_rsa_conf(d);
+    write(&d.join("legacy.fcry"), &conf);
+    // It opens: the attacker's stream decrypts with the victim's key.
+    let codec = fusecry_format::Codec::legacy(keys, 4096, false);
+    let bait = fusecry_format::stream::encrypt_to_vec(
+        &codec,
+        &fusecry_format::FileId([0; 16]),
+        b"legacy bait",
+        fusecry_format::stream::Target::Stream,
+        &mut rand_core::OsRng,
+    );
+    let o = run_full(
+        d,
+        &["stream", "decrypt", "-c", "legacy.fcry", "--key", "k.pem"],
+        Some(&bait),
+        None,
+    );
+    o.ok();
+    assert_eq!(o.stdout, b"legacy bait");
+
+    write(&d.join("in"), b"the victim's secret");
+    for consent in [&[][..], &["--trust-unsigned-slot"][..]] {
+        let mut a = vec![
+            "encrypt",
+            "in",
+            "out",
+            "-c",
+            "legacy.fcry",
+            "--key",
+            "k.pem",
+        ];
+        a.extend_from_slice(consent);
+        let o = run(d, &a);
+        o.fails(1, "legacy.fcry");
+        assert!(o.stderr.contains("read-only"), "{}", o.stderr);
+        assert!(!d.join("out").exists());
+        let mut a = vec!["stream", "encrypt", "-c", "legacy.fcry", "--key", "k.pem"];
+        a.extend_from_slice(consent);
+        let o = run_full(d, &a, Some(b"the victim's secret"), None);
+        o.fails(1, "legacy.fcry");
+        assert!(o.stdout.is_empty());
+    }
+    run(d, &["key", "vouch", "legacy.fcry", "--key", "k.pem"]).fails(1, "legacy.fcry");
+    write(&d.join("pw"), b"pw\n");
+    run(
+        d,
+        &[
+            "key",
+            "add",
+            "legacy.fcry",
+            "--key",
+            "k.pem",
+            "--new-password-file",
+            "pw",
+        ],
+    )
+    .fails(1, "legacy.fcry");
+    assert_eq!(read(&d.join("legacy.fcry")), conf);
+    let o = run(d, &["info", "legacy.fcry"]);
+    o.ok();
+    assert!(o.stdout_str().contains("read-only"), "{}", o.stdout_str());
+}
+
+/// `encrypt IN OUT` never uses a conf it finds beside the data: not IN.fcry,
+/// and not an existing OUT.fcry (refused, pointing at -c).
+#[test]
+fn encrypt_does_not_pick_up_a_conf_beside_the_data() {
+    let t = tmp();
+    let d = t.path();
+    planted::victim_keys(d);
+    pwfiles(d);
+    let (c, _) = planted::rsa_conf_swap(d);
+    write_conf(&d.join("in.fcry"), &c);
+    write_conf(&d.join("taken.fcry"), &c);
+    let planted_bytes = read(&d.join("in.fcry"));
+    write(&d.join("in"), b"beside the data");
+
+    run(d, &["encrypt", "in", "out", "--key", "k.pem"]).ok();
+    assert!(d.join("out.fcry").is_file(), "encrypt created its own conf");
+    assert_eq!(read(&d.join("in.fcry")), planted_bytes);
+    // The attacker's conf does not decrypt it; the new conf does.
+    run(
+        d,
+        &[
+            "decrypt",
+            "out",
+            "x",
+            "-c",
+            "in.fcry",
+            "-p",
+            planted::ATTACKER_PW,
+        ],
+    )
+    .fails(20, "out");
+    run(d, &["decrypt", "out", "back", "--key", "k.pem"]).ok();
+    assert_eq!(read(&d.join("back")), b"beside the data");
+
+    // An existing OUT.fcry is not used without -c.
+    let o = run(
+        d,
+        &with_cheap(&["encrypt", "in", "taken", "--password-file", "pw"]),
+    );
+    o.fails(1, "taken.fcry");
+    assert!(o.stderr.contains("pass -c taken.fcry"), "{}", o.stderr);
+    assert!(!d.join("taken").exists());
+    assert_eq!(read(&d.join("taken.fcry")), planted_bytes);
+    // Not even one this user made earlier: -c says which conf to trust.
+    run(
+        d,
+        &with_cheap(&["encrypt", "in", "mine", "--password-file", "pw"]),
+    )
+    .ok();
+    run(
+        d,
+        &with_cheap(&["encrypt", "in", "mine", "--password-file", "pw"]),
+    )
+    .fails(1, "mine.fcry");
+    run(
+        d,
+        &[
+            "encrypt",
+            "in",
+            "mine",
+            "-c",
+            "mine.fcry",
+            "--password-file",
+            "pw",
+        ],
+    )
+    .ok();
+}
+
+fn info_json(d: &Path, conf: &str) -> serde_json::Value {
+    let o = run(d, &["info", "--json", conf]);
+    o.ok();
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// `info` shows every slot with its type, RSA fingerprint and whether it
+/// vouches; `key vouch` says what it vouches for, then signs.
+#[test]
+fn info_shows_whether_each_slot_is_vouched_for() {
+    let t = tmp();
+    let d = t.path();
+    planted::victim_keys(d);
+    pwfiles(d);
+    run(d, &["init", "vol", "--key", "pub.pem"]).ok();
+    let fp = {
+        let k = planted::key(d, "pub.pem").rsa_public().unwrap();
+        fusecry_format::slots::rsa_fingerprint(&k).unwrap()
+    };
+    let v = info_json(d, "vol");
+    assert_eq!(v["slots"][0]["type"], "rsa");
+    assert_eq!(v["slots"][0]["key_fingerprint"], fp.as_str());
+    assert_eq!(v["slots"][0]["vouched"], false);
+    let commitment = v["master_key_commitment"].as_str().unwrap().to_string();
+    assert_eq!(commitment.len(), 64);
+    let o = run(d, &["info", "vol"]);
+    let text = o.stdout_str();
+    assert!(
+        text.contains(&fp) && text.contains("not vouched for (no signature)"),
+        "{text}"
+    );
+    assert!(text.contains(&commitment), "{text}");
+
+    // A public key cannot vouch; the private key does, saying for what.
+    run(d, &["key", "vouch", "vol", "--key", "pub.pem"]).fails(11, "pub.pem");
+    let o = run(d, &["key", "vouch", "vol", "--key", "k.pem"]);
+    o.ok();
+    assert!(
+        o.stderr.contains(&commitment) && o.stderr.contains(&format!("key slot 0: rsa {fp}")),
+        "{}",
+        o.stderr
+    );
+    let v = info_json(d, "vol");
+    assert_eq!(v["slots"][0]["vouched"], true);
+    assert_eq!(v["master_key_commitment"], commitment.as_str());
+    assert!(run(d, &["info", "vol"])
+        .stdout_str()
+        .contains("vouched for (signed by its key)"));
+    // Vouching again changes nothing.
+    let conf = read(&d.join("vol/fusecry.conf"));
+    run(d, &["key", "vouch", "vol", "--key", "k.pem"]).ok();
+    assert_eq!(read(&d.join("vol/fusecry.conf")), conf);
+
+    // Now the key may change slots: a password slot, shown as vouching.
+    run(
+        d,
+        &with_cheap(&[
+            "key",
+            "add",
+            "vol",
+            "--key",
+            "k.pem",
+            "--new-password-file",
+            "pw",
+        ]),
+    )
+    .ok();
+    let v = info_json(d, "vol");
+    assert_eq!(
+        v["slots"][0]["vouched"], true,
+        "adding a slot keeps the signature"
+    );
+    assert_eq!(v["slots"][1]["type"], "password");
+    assert_eq!(v["slots"][1]["vouched"], true);
+    assert!(v["slots"][1]["key_fingerprint"].is_null());
+}
+
+/// A slot signed by its key (made with the private key at hand, or vouched
+/// for later) writes like a password slot.
+#[test]
+fn a_vouched_slot_still_opens_for_writing() {
+    let t = tmp();
+    let d = t.path();
+    planted::victim_keys(d);
+    write(&d.join("in"), &data(10000, 9));
+    run(d, &["encrypt", "in", "a", "--key", "k.pem"]).ok();
+    assert_eq!(info_json(d, "a.fcry")["slots"][0]["vouched"], true);
+    run(d, &["encrypt", "in", "b", "-c", "a.fcry", "--key", "k.pem"]).ok();
+    let o = run_full(
+        d,
+        &["stream", "encrypt", "-c", "a.fcry", "--key", "k.pem"],
+        Some(&data(5000, 1)),
+        None,
+    );
+    o.ok();
+    write(&d.join("s.enc"), &o.stdout);
+    run(
+        d,
+        &["decrypt", "b", "b.dec", "-c", "a.fcry", "--key", "k.pem"],
+    )
+    .ok();
+    assert_eq!(read(&d.join("b.dec")), data(10000, 9));
+    let o = run_full(
+        d,
+        &["stream", "decrypt", "-c", "a.fcry", "--key", "k.pem"],
+        Some(&read(&d.join("s.enc"))),
+        None,
+    );
+    o.ok();
+    assert_eq!(o.stdout, data(5000, 1));
+    // Made from the public key, then vouched for by its owner: writes too.
+    run(d, &["encrypt", "in", "p", "--key", "pub.pem"]).ok();
+    run(d, &["encrypt", "in", "q", "-c", "p.fcry", "--key", "k.pem"]).fails(1, "p.fcry");
+    run(d, &["key", "vouch", "p.fcry", "--key", "k.pem"]).ok();
+    run(d, &["encrypt", "in", "q", "-c", "p.fcry", "--key", "k.pem"]).ok();
+    run(
+        d,
+        &["decrypt", "q", "q.dec", "-c", "p.fcry", "--key", "k.pem"],
+    )
+    .ok();
+    assert_eq!(read(&d.join("q.dec")), data(10000, 9));
+}
+
+/// A genuine signature by the victim's key, but over another conf's
+/// commitment (params_mac), does not vouch for the planted conf.
+#[test]
+fn a_signature_over_another_confs_commitment_is_rejected() {
+    let t = tmp();
+    let d = t.path();
+    planted::victim_keys(d);
+    write(&d.join("in"), b"x");
+    run(d, &["encrypt", "in", "genuine", "--key", "k.pem"]).ok();
+    let genuine = match fusecry_format::Conf::parse(&read(&d.join("genuine.fcry"))).unwrap() {
+        fusecry_format::Conf::V1(c) => c,
+        _ => unreachable!(),
+    };
+    let (mut c, _) = planted::rsa_conf_swap(d);
+    let fusecry_format::Secret::RsaPrivate(victim) = planted::key(d, "k.pem") else {
+        panic!("a private key")
+    };
+    let sig = match &c.slots[1] {
+        fusecry_format::KeySlot::Rsa {
+            key_fingerprint,
+            public_key,
+            wrapped_key,
+            ..
+        } => {
+            let m = fusecry_format::vouch::message(
+                &genuine.params_mac,
+                key_fingerprint,
+                public_key,
+                wrapped_key,
+            );
+            fusecry_format::vouch::sign(&victim, &m, &mut rand_core::OsRng).unwrap()
+        }
+        _ => unreachable!(),
+    };
+    if let fusecry_format::KeySlot::Rsa { signature, .. } = &mut c.slots[1] {
+        *signature = Some(sig);
+    }
+    write_conf(&d.join("planted.fcry"), &c);
+    encrypt_is_refused(d, "planted.fcry", "signature does not verify");
+    let v = info_json(d, "planted.fcry");
+    assert_eq!(v["slots"][1]["vouched"], false);
+    assert!(v["slots"][1]["vouch"]
+        .as_str()
+        .unwrap()
+        .contains("does not verify"));
+}
+
 /// A key too short for a new slot is refused naming the key file (exit 15),
 /// and nothing is left behind: no volume directory, conf or output.
 #[test]
@@ -724,6 +1214,281 @@ fn short_rsa_key_creates_nothing() {
     // A mount point that is missing: the source is not created either.
     run(d, &["mount", "vol", "nomnt", "-p", "pw"]).fails(3, "nomnt");
     assert!(!d.join("vol").exists(), "mount left a directory behind");
+}
+
+// ---------------------------------------------------------------- never overwrite
+
+/// Every path under `dir` with its type, mode, size, content or link target,
+/// hashed: equal digests mean the tree was not touched.
+fn tree_hash(dir: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            out.push(p.clone());
+            if std::fs::symlink_metadata(&p).unwrap().is_dir() {
+                walk(&p, out);
+            }
+        }
+    }
+    let mut paths = vec![dir.to_path_buf()];
+    walk(dir, &mut paths);
+    paths.sort();
+    let mut h = Sha256::new();
+    for p in paths {
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        h.update(p.to_string_lossy().as_bytes());
+        h.update(m.mode().to_le_bytes());
+        h.update(m.mtime().to_le_bytes());
+        if m.is_file() {
+            h.update(read(&p));
+        } else if m.file_type().is_symlink() {
+            h.update(std::fs::read_link(&p).unwrap().to_string_lossy().as_bytes());
+        }
+    }
+    hex::encode(h.finalize())
+}
+
+/// A volume whose conf is missing (lost, or not synced yet) is never
+/// overwritten by `init` or a first `mount`: they refuse it with exit 3 and
+/// write nothing, and the volume opens once its conf is back.
+#[test]
+fn a_non_empty_directory_without_a_conf_is_refused() {
+    let t = tmp();
+    let d = t.path();
+    pwfiles(d);
+    let disks = build_volume(d);
+    std::fs::create_dir(d.join("mnt")).unwrap();
+    std::fs::rename(d.join("vol/fusecry.conf"), d.join("saved.conf")).unwrap();
+    let before = tree_hash(&d.join("vol"));
+    let o = run(d, &with_cheap(&["init", "vol", "--password-file", "pw"]));
+    o.fails(3, "no fusecry.conf in vol, which is not empty");
+    assert!(o.stderr.contains("restore the conf"), "{}", o.stderr);
+    let o = run(
+        d,
+        &with_cheap(&["mount", "vol", "mnt", "--password-file", "pw"]),
+    );
+    o.fails(
+        3,
+        "no fusecry.conf in vol, which is not empty: pass --conf, or restore the conf",
+    );
+    assert_eq!(tree_hash(&d.join("vol")), before, "the volume changed");
+    // Only a directory IV is enough to refuse (a volume with no files yet).
+    std::fs::create_dir(d.join("ivonly")).unwrap();
+    std::fs::copy(d.join("vol/fusecry.diriv"), d.join("ivonly/fusecry.diriv")).unwrap();
+    run(d, &with_cheap(&["init", "ivonly", "--password-file", "pw"])).fails(3, "ivonly");
+    assert_eq!(std::fs::read_dir(d.join("ivonly")).unwrap().count(), 1);
+    // A conf name that is a dangling symlink is a conf: nothing is written
+    // through it.
+    std::fs::create_dir(d.join("link")).unwrap();
+    std::os::unix::fs::symlink(d.join("victim"), d.join("link/fusecry.conf")).unwrap();
+    run(d, &with_cheap(&["init", "link", "--password-file", "pw"]))
+        .fails(1, "a conf already exists");
+    assert!(!d.join("victim").exists());
+    // The conf restored, every file decrypts as before.
+    std::fs::rename(d.join("saved.conf"), d.join("vol/fusecry.conf")).unwrap();
+    for (name, disk) in &disks {
+        run(
+            d,
+            &[
+                "decrypt",
+                &format!("vol/{disk}"),
+                &format!("{name}.out"),
+                "-c",
+                "vol/fusecry.conf",
+                "--password-file",
+                "pw",
+            ],
+        )
+        .ok();
+        assert_eq!(read(&d.join(format!("{name}.out"))), read(&d.join(name)));
+    }
+    run(d, &["fsck", "vol", "--password-file", "pw"]).ok();
+    // An empty directory is fine.
+    std::fs::create_dir(d.join("fresh")).unwrap();
+    run(d, &with_cheap(&["init", "fresh", "--password-file", "pw"])).ok();
+}
+
+/// `migrate` writes a volume with encrypted names unless --plain-names, which
+/// a volume whose names were encrypted refuses; its target must be missing
+/// or empty.
+#[test]
+fn migrate_encrypts_names_by_default() {
+    let t = tmp();
+    let d = t.path();
+    pwfiles(d);
+    run(
+        d,
+        &with_cheap(&["init", "leg", "--legacy", "--password-file", "pw"]),
+    )
+    .ok();
+    write(&d.join("in"), b"migrated content");
+    run(
+        d,
+        &[
+            "encrypt",
+            "in",
+            "leg/file.txt",
+            "-c",
+            "leg/fusecry.conf",
+            "--password-file",
+            "pw",
+        ],
+    )
+    .ok();
+    let migrate = |to: &str, extra: &[&str]| {
+        let mut args = vec![
+            "migrate",
+            "leg",
+            to,
+            "--password-file",
+            "pw",
+            "--new-password-file",
+            "pw",
+        ];
+        args.extend_from_slice(extra);
+        run(d, &with_cheap(&args))
+    };
+    migrate("enc", &[]).ok();
+    assert_eq!(
+        conf_json(&d.join("enc/fusecry.conf"))["encrypted_names"],
+        true
+    );
+    assert!(d.join("enc/fusecry.diriv").is_file());
+    assert!(!d.join("enc/file.txt").exists());
+    migrate("plain", &["--plain-names"]).ok();
+    assert_eq!(
+        conf_json(&d.join("plain/fusecry.conf"))["encrypted_names"],
+        false
+    );
+    assert!(d.join("plain/file.txt").is_file());
+    // Encrypted names stay encrypted.
+    let o = run(
+        d,
+        &with_cheap(&[
+            "migrate",
+            "enc",
+            "back",
+            "--plain-names",
+            "--password-file",
+            "pw",
+            "--new-password-file",
+            "pw",
+        ]),
+    );
+    o.fails(2, "--plain-names");
+    assert!(!d.join("back").exists());
+    // A non-empty target is left alone.
+    let before = tree_hash(&d.join("plain"));
+    migrate("plain", &[]).fails(1, "not an empty directory");
+    assert_eq!(tree_hash(&d.join("plain")), before);
+}
+
+// ---------------------------------------------------------------- bounded unlock
+
+/// A conf in `d` whose one slot is edited by `f`, as JSON.
+fn edited_conf(d: &Path, name: &str, f: impl Fn(&mut serde_json::Value)) {
+    let mut v = conf_json(&d.join("vol/fusecry.conf"));
+    f(&mut v);
+    write(&d.join(name), &serde_json::to_vec_pretty(&v).unwrap());
+}
+
+/// SPEC §4.1, §5, §15.1: a conf asking for more than the caps is refused
+/// with ConfCorrupt (exit 12) naming it, before any derivation. The old
+/// limits allowed slots of 4 GiB × 100 passes (hours), any number of slots
+/// and 2³² − 1 PBKDF2 iterations (20 minutes).
+#[test]
+fn a_conf_asking_too_much_is_refused() {
+    let t = tmp();
+    let d = t.path();
+    pwfiles(d);
+    run(d, &with_cheap(&["init", "vol", "--password-file", "pw"])).ok();
+    let slot = conf_json(&d.join("vol/fusecry.conf"))["slots"][0].clone();
+    edited_conf(d, "greedy.conf", |v| {
+        let mut s = slot.clone();
+        s["m_cost_kib"] = 4194304.into();
+        s["t_cost"] = 100.into();
+        v["slots"].as_array_mut().unwrap().push(s);
+    });
+    edited_conf(d, "wide.conf", |v| {
+        v["slots"] = serde_json::Value::Array(vec![slot.clone(); 33]);
+    });
+    edited_conf(d, "full.conf", |v| {
+        v["slots"] = serde_json::Value::Array(vec![slot.clone(); 32]);
+    });
+    run(
+        d,
+        &with_cheap(&["init", "leg", "--legacy", "--password-file", "pw"]),
+    )
+    .ok();
+    let mut lv = conf_json(&d.join("leg/fusecry.conf"));
+    lv["kdf_iters"] = u32::MAX.into();
+    write(&d.join("slow.conf"), &serde_json::to_vec(&lv).unwrap());
+    for (conf, says) in [
+        ("greedy.conf", "key slot 1: argon2id cost over the limit"),
+        ("wide.conf", "33 key slots"),
+        ("slow.conf", "\"kdf_iters\" is 4294967295"),
+    ] {
+        let start = std::time::Instant::now();
+        let o = run_full(
+            d,
+            &["stream", "decrypt", "-c", conf, "--password-file", "pw"],
+            Some(b""),
+            None,
+        );
+        o.fails(12, conf);
+        assert!(o.stderr.contains(says), "{conf}: {}", o.stderr);
+        println!("{conf}: refused in {:?}", start.elapsed());
+        run(d, &["info", conf]).fails(12, says);
+    }
+    // 32 slots open (the empty input is then a truncated stream); a 33rd
+    // is not added.
+    run_full(
+        d,
+        &[
+            "stream",
+            "decrypt",
+            "-c",
+            "full.conf",
+            "--password-file",
+            "pw",
+        ],
+        Some(b""),
+        None,
+    )
+    .fails(20, "<stdin>: truncated");
+    let before = read(&d.join("full.conf"));
+    run(
+        d,
+        &with_cheap(&[
+            "key",
+            "add",
+            "full.conf",
+            "--password-file",
+            "pw",
+            "--new-password-file",
+            "bad",
+        ]),
+    )
+    .fails(1, "holds 32 key slots");
+    assert_eq!(read(&d.join("full.conf")), before);
+    // A new slot over the cap is refused as a usage error, before anything
+    // is created.
+    run(
+        d,
+        &[
+            "init",
+            "big",
+            "--argon2-memory",
+            "2097152",
+            "--argon2-iterations",
+            "1",
+            "--password-file",
+            "pw",
+        ],
+    )
+    .fails(2, "--argon2-memory");
+    assert!(!d.join("big").exists());
 }
 
 // ---------------------------------------------------------------- damage
@@ -1204,6 +1969,26 @@ fn info_text_json_legacy_schema() {
     assert_eq!(v["chunk_size"], 1024);
     assert_eq!(v["encrypted_names"], true);
     assert_eq!(v["slots"].as_array().unwrap().len(), 1);
+    assert_eq!(v["warnings"], serde_json::json!([]));
+    assert!(!s.contains("warning"), "{s}");
+
+    // A plain-names volume is shown with a warning.
+    run(
+        d,
+        &with_cheap(&["init", "pn", "--plain-names", "--password-file", "pw"]),
+    )
+    .ok();
+    let o = run(d, &["info", "pn"]);
+    o.ok();
+    let s = o.stdout_str();
+    assert!(s.contains("names:           plain"), "{s}");
+    assert!(s.contains("warning: plain names"), "{s}");
+    assert!(!s.contains("legacy"), "{s}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&run(d, &["info", "--json", "pn"]).stdout).unwrap();
+    let w = v["warnings"].as_array().unwrap();
+    assert_eq!(w.len(), 1, "{v}");
+    assert!(w[0].as_str().unwrap().contains("plain names"), "{v}");
 
     run(
         d,
@@ -1218,7 +2003,17 @@ fn info_text_json_legacy_schema() {
     let o = run(d, &["info", "--json", "leg"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["encrypted_names"], false);
-    assert!(v["warning"].as_str().unwrap().contains("legacy"));
+    let w: Vec<&str> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(w.len(), 2, "{v}");
+    assert!(
+        w[0].contains("legacy") && w[1].contains("plain names"),
+        "{v}"
+    );
     assert!(v["profile"].as_str().unwrap().contains("legacy"));
 
     let o = run(d, &["info", "--schema"]);
@@ -1234,8 +2029,8 @@ fn info_text_json_legacy_schema() {
 
 // ---------------------------------------------------------------- fsck
 
-/// Builds a fusecry/1 -n volume with files a.txt, b.bin (10000 bytes, chunk 4096).
-fn build_volume(d: &Path) -> Vec<(String, String)> {
+/// Creates the fusecry/1 -n volume "vol" (chunk 4096) in `d`.
+fn init_volume(d: &Path) {
     run(
         d,
         &with_cheap(&[
@@ -1249,39 +2044,48 @@ fn build_volume(d: &Path) -> Vec<(String, String)> {
         ]),
     )
     .ok();
-    let mut out = vec![];
-    for (name, n) in [("a.txt", 100usize), ("b.bin", 10000), ("empty", 0)] {
-        let e = run(
-            d,
-            &[
-                "name",
-                "encrypt",
-                name,
-                "-c",
-                "vol",
-                "--password-file",
-                "pw",
-            ],
-        );
-        e.ok();
-        let disk = e.stdout_str().trim_end().to_string();
-        write(&d.join(name), &data(n, n as u8));
-        run(
-            d,
-            &[
-                "encrypt",
-                name,
-                &format!("vol/{disk}"),
-                "-c",
-                "vol/fusecry.conf",
-                "--password-file",
-                "pw",
-            ],
-        )
-        .ok();
-        out.push((name.to_string(), disk));
-    }
-    out
+}
+
+/// Encrypts `bytes` as the root file `name` of "vol"; returns its disk name.
+fn add_file(d: &Path, name: &str, bytes: &[u8]) -> String {
+    let e = run(
+        d,
+        &[
+            "name",
+            "encrypt",
+            name,
+            "-c",
+            "vol",
+            "--password-file",
+            "pw",
+        ],
+    );
+    e.ok();
+    let disk = e.stdout_str().trim_end().to_string();
+    write(&d.join(name), bytes);
+    run(
+        d,
+        &[
+            "encrypt",
+            name,
+            &format!("vol/{disk}"),
+            "-c",
+            "vol/fusecry.conf",
+            "--password-file",
+            "pw",
+        ],
+    )
+    .ok();
+    disk
+}
+
+/// Builds a fusecry/1 -n volume with files a.txt, b.bin (10000 bytes, chunk 4096).
+fn build_volume(d: &Path) -> Vec<(String, String)> {
+    init_volume(d);
+    [("a.txt", 100usize), ("b.bin", 10000), ("empty", 0)]
+        .iter()
+        .map(|&(name, n)| (name.to_string(), add_file(d, name, &data(n, n as u8))))
+        .collect()
 }
 
 #[test]
@@ -1354,6 +2158,189 @@ fn fsck_built_volume() {
 
     // Not a volume: 3.
     run(d, &["fsck", "nowhere", "--password-file", "pw"]).fails(3, "nowhere");
+}
+
+/// SPEC §10: a `fusecry.tmp.*` entry is a symlink a rename wrote anew and did
+/// not get to put in place (an interrupted rename): reported as damage,
+/// and the volume is clean once it is deleted.
+#[test]
+fn fsck_reports_a_leftover_of_an_interrupted_rename() {
+    let t = tmp();
+    let d = t.path();
+    pwfiles(d);
+    build_volume(d);
+    let tmp_name = format!("fusecry.tmp.{}", "A".repeat(26));
+    std::os::unix::fs::symlink("ANYTARGET", d.join("vol").join(&tmp_name)).unwrap();
+    let o = run(d, &["fsck", "vol", "--json", "--password-file", "pw"]);
+    o.fails(21, "1 damaged");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let dmg = v["damaged"].as_array().unwrap();
+    assert_eq!(dmg.len(), 1, "{v}");
+    assert!(dmg[0]["path"].as_str().unwrap().contains(&tmp_name), "{v}");
+    assert!(
+        dmg[0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted rename"),
+        "{v}"
+    );
+    std::fs::remove_file(d.join("vol").join(&tmp_name)).unwrap();
+    run(d, &["fsck", "vol", "--password-file", "pw"]).ok();
+}
+
+/// Runs fusecry with `args` and extra environment, killed after `secs`
+/// seconds (a panic naming the command: a hang is a failure, not a wait).
+fn run_bounded(dir: &Path, args: &[&str], env: &[(&str, &str)], secs: u64) -> Out {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fusecry"));
+    c.args(args)
+        .current_dir(dir)
+        .env_remove("FUSECRY_PASSWORD")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn fusecry");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("fusecry {args:?} with {env:?} did not finish within {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: o.stdout,
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// Issue 15 item 0: fsck verified files in a rayon loop whose per-file
+/// pipelines waited on channels for work queued on the same pool, and never
+/// returned on a volume with two files of 300 KB or more. Every command that
+/// runs parallel work over many files finishes with 1, 2 and 4 workers on a
+/// volume of many files of varied sizes, larger than one batch among them.
+#[test]
+fn parallel_commands_finish_with_1_2_4_workers() {
+    let t = tmp();
+    let d = t.path();
+    pwfiles(d);
+    init_volume(d);
+    let sizes = [
+        0usize,
+        1,
+        4095,
+        4096,
+        100_000,
+        300_000,
+        300_001,
+        1_000_000,
+        4 << 20,
+        (4 << 20) + 1,
+        9_000_000,
+        20_000_000,
+    ];
+    let disks: Vec<String> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| add_file(d, &format!("f{i}"), &data(n, i as u8)))
+        .collect();
+    // One damaged large file: fsck must still finish and name it.
+    flip(&d.join("vol").join(&disks[9]), 20 + 3 * (4096 + 48) + 60);
+    for threads in ["1", "2", "4"] {
+        let env = [("RAYON_NUM_THREADS", threads)];
+        let o = run_bounded(
+            d,
+            &["fsck", "vol", "--json", "--password-file", "pw"],
+            &env,
+            120,
+        );
+        assert_eq!(o.code, 21, "threads {threads}: {}", o.stderr);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["files"], sizes.len(), "threads {threads}: {v}");
+        let dmg = v["damaged"].as_array().unwrap();
+        assert_eq!(dmg.len(), 1, "threads {threads}: {v}");
+        assert_eq!(dmg[0]["path"], "/f9");
+        assert_eq!(dmg[0]["chunks"], serde_json::json!([3]));
+
+        // migrate reads every file back; it stops at the damaged one (exit
+        // 20), so it copies a clean copy of the volume.
+        let clean = format!("clean{threads}");
+        let new = format!("new{threads}");
+        std::fs::create_dir(d.join(&clean)).unwrap();
+        for e in std::fs::read_dir(d.join("vol")).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), d.join(&clean).join(e.file_name())).unwrap();
+        }
+        std::fs::remove_file(d.join(&clean).join(&disks[9])).unwrap();
+        let mut args = vec![
+            "migrate",
+            &clean,
+            &new,
+            "--password-file",
+            "pw",
+            "--new-password-file",
+            "pw",
+        ];
+        args.extend_from_slice(&CHEAP);
+        let o = run_bounded(d, &args, &env, 180);
+        o.ok();
+        let o = run_bounded(d, &["fsck", &new, "--password-file", "pw"], &env, 120);
+        o.ok();
+        assert!(
+            o.stdout_str()
+                .contains(&format!("checked {} files", sizes.len() - 1)),
+            "threads {threads}: {}",
+            o.stdout_str()
+        );
+        let mut args = vec![
+            "key",
+            "add",
+            &new,
+            "--password-file",
+            "pw",
+            "--new-password-file",
+            "bad",
+        ];
+        args.extend_from_slice(&CHEAP);
+        run_bounded(d, &args, &env, 60).ok();
+        run_bounded(d, &["fsck", &new, "--password-file", "bad"], &env, 120).ok();
+    }
+}
+
+/// The storage holder swaps the conf for a FIFO (nobody writes to it) or
+/// a device: every command that reads it fails at once with one line
+/// naming the conf, instead of blocking on the open.
+#[test]
+fn conf_replaced_by_a_fifo_or_device_is_refused_without_blocking() {
+    let t = tmp();
+    let d = t.path();
+    pwfiles(d);
+    init_volume(d);
+    let conf = d.join("vol/fusecry.conf");
+    std::fs::remove_file(&conf).unwrap();
+    nix::unistd::mkfifo(&conf, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    for args in [
+        &["info", "vol"][..],
+        &["fsck", "vol", "--password-file", "pw"],
+        &[
+            "stream",
+            "decrypt",
+            "-c",
+            "vol/fusecry.conf",
+            "--password-file",
+            "pw",
+        ],
+    ] {
+        let o = run_bounded(d, args, &[], 30);
+        o.fails(12, "fusecry.conf");
+        assert!(o.stderr.contains("not a regular file"), "{}", o.stderr);
+    }
+    std::fs::remove_file(&conf).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &conf).unwrap();
+    run_bounded(d, &["info", "vol"], &[], 30).fails(12, "fusecry.conf");
 }
 
 fn extract(case: &Path, into: &Path) {

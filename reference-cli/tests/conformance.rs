@@ -78,6 +78,39 @@ fn play(l: &Loaded, dir: &Path, writers: &mut usize) -> Result<Option<&'static s
         run(&r, stdin)
     };
     match v.area {
+        Area::Conf if v.vouched == Some(false) => {
+            // Opens, but the secret does not vouch for the conf (SPEC §4.5):
+            // reading works, `stream encrypt` is refused (exit 1) unless the
+            // user consents, and never for a legacy RSA conf.
+            let o = call(args(&["stream", "decrypt", "-c", s(&conf)]), b"");
+            if !matches!(o.status.code(), Some(0) | Some(20)) {
+                return Err(format!(
+                    "{}: stream decrypt of nothing should open the conf, then read no or damaged data: {:?}",
+                    l.name,
+                    o.status.code()
+                ));
+            }
+            let o = call(args(&["stream", "encrypt", "-c", s(&conf)]), b"x");
+            if o.status.code() != Some(1) || !o.stdout.is_empty() {
+                return Err(format!(
+                    "{}: stream encrypt with an unvouched opener exited {:?} and wrote {} bytes",
+                    l.name,
+                    o.status.code(),
+                    o.stdout.len()
+                ));
+            }
+            let mut consent = args(&["stream", "encrypt", "-c", s(&conf)]);
+            consent.push("--trust-unsigned-slot".into());
+            let o = call(consent, b"x");
+            let want_consent = if v.profile == "fusecry/1" { 0 } else { 1 };
+            if o.status.code() != Some(want_consent) {
+                return Err(format!(
+                    "{}: stream encrypt --trust-unsigned-slot exited {:?}, expected {want_consent}",
+                    l.name,
+                    o.status.code()
+                ));
+            }
+        }
         Area::Conf => {
             // Opening the conf is the first thing `stream encrypt` does.
             let o = call(args(&["stream", "encrypt", "-c", s(&conf)]), b"x");

@@ -3,6 +3,8 @@
 //! SIGTERM, and a SIGKILL in the middle of a write followed by fsck.
 //! Every mount is undone by a drop guard.
 
+mod planted;
+
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -154,8 +156,12 @@ impl Drop for Env {
 #[test]
 fn first_mount_creates_then_remount_reads_back() {
     let e = Env::new();
-    e.mounted(&["-n", "--chunk-size", "4096"]);
-    assert!(e.cipher.join("fusecry.conf").is_file());
+    // Names are encrypted without being asked for.
+    e.mounted(&["--chunk-size", "4096"]);
+    let conf: serde_json::Value =
+        serde_json::from_slice(&fs::read(e.cipher.join("fusecry.conf")).unwrap()).unwrap();
+    assert_eq!(conf["encrypted_names"], true);
+    assert!(e.cipher.join("fusecry.diriv").is_file());
     fs::create_dir(e.mnt.join("docs")).unwrap();
     fs::write(e.mnt.join("docs/note.txt"), b"remember me").unwrap();
     e.umount();
@@ -175,6 +181,143 @@ fn first_mount_creates_then_remount_reads_back() {
     // fsck agrees with what was written.
     let o = fusecry(&["fsck", s(&e.cipher), "--password-file", s(&e.pw)]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn plain_names_only_when_asked_for() {
+    let e = Env::new();
+    e.mounted(&["--plain-names"]);
+    fs::write(e.mnt.join("visible.txt"), b"x").unwrap();
+    e.umount();
+    assert!(e.cipher.join("visible.txt").is_file());
+    assert!(!e.cipher.join("fusecry.diriv").exists());
+    let o = fusecry(&["info", s(&e.cipher)]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("warning: plain names"));
+}
+
+/// The attack "missing conf on a non-empty volume": the conf of a volume
+/// was lost or is not synced yet. A mount must not create a new volume over
+/// the tree (a new root IV would hide every entry for good): it is refused
+/// (exit 3) with the tree byte-identical, and once the conf is back, or
+/// given with --conf, every entry is there.
+#[test]
+fn missing_conf_on_a_non_empty_volume_is_refused() {
+    let e = Env::new();
+    e.mounted(&[]);
+    fs::create_dir_all(e.mnt.join("docs/deep")).unwrap();
+    fs::write(e.mnt.join("docs/deep/a.txt"), b"alpha").unwrap();
+    fs::write(e.mnt.join("top.bin"), vec![9u8; 10_000]).unwrap();
+    std::os::unix::fs::symlink("docs/deep/a.txt", e.mnt.join("link")).unwrap();
+    e.umount();
+    let saved = e.tmp.path().join("saved.conf");
+    fs::rename(e.cipher.join("fusecry.conf"), &saved).unwrap();
+    let before = tree_digest(&e.cipher);
+    let o = e.mount(&[]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "fusecry: no fusecry.conf in {}, which is not empty: pass --conf, or restore the conf",
+            e.cipher.display()
+        )
+    );
+    assert!(!is_mounted(&e.mnt));
+    assert_eq!(tree_digest(&e.cipher), before, "the volume was written to");
+    let check = || {
+        assert_eq!(fs::read(e.mnt.join("docs/deep/a.txt")).unwrap(), b"alpha");
+        assert_eq!(fs::read(e.mnt.join("top.bin")).unwrap(), vec![9u8; 10_000]);
+        assert_eq!(fs::read(e.mnt.join("link")).unwrap(), b"alpha");
+        let mut top: Vec<String> = fs::read_dir(&e.mnt)
+            .unwrap()
+            .map(|d| d.unwrap().file_name().into_string().unwrap())
+            .collect();
+        top.sort();
+        assert_eq!(top, ["docs", "link", "top.bin"]);
+    };
+    // --conf, as the message says.
+    e.mounted(&["--conf", s(&saved)]);
+    check();
+    e.umount();
+    fs::rename(&saved, e.cipher.join("fusecry.conf")).unwrap();
+    e.mounted(&[]);
+    check();
+    e.umount();
+}
+
+/// Finds the daemon serving `mnt` (its command line has --daemon and `mnt`).
+fn daemon_pid(mnt: &Path) -> u32 {
+    let want = mnt.canonicalize().unwrap();
+    let pids: Vec<u32> = fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|d| d.unwrap().file_name().to_str()?.parse().ok())
+        .filter(|pid| {
+            let args = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = args.split(|&b| b == 0).collect();
+            args.contains(&&b"--daemon"[..]) && args.contains(&want.as_os_str().as_encoded_bytes())
+        })
+        .collect();
+    assert_eq!(pids.len(), 1, "daemons of {}: {pids:?}", mnt.display());
+    pids[0]
+}
+
+/// Asserts that neither the environment nor the command line of `pid`
+/// holds `secret`.
+fn holds_no_secret(pid: u32, secret: &str) {
+    for what in ["environ", "cmdline"] {
+        let b = fs::read(format!("/proc/{pid}/{what}")).unwrap();
+        assert!(!b.is_empty(), "/proc/{pid}/{what} is empty");
+        assert!(
+            !b.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "/proc/{pid}/{what} holds the password"
+        );
+    }
+    let env = fs::read(format!("/proc/{pid}/environ")).unwrap();
+    assert!(
+        !env.split(|&b| b == 0)
+            .any(|v| v.starts_with(b"FUSECRY_PASSWORD=")),
+        "FUSECRY_PASSWORD is in the daemon's environment"
+    );
+}
+
+/// A password given as FUSECRY_PASSWORD reaches the daemon on a pipe: its
+/// environment and command line hold none, in the background and with -f
+/// (where the process that was started becomes the daemon).
+#[test]
+fn the_daemon_environment_holds_no_password() {
+    let e = Env::new();
+    let secret = "env-only password 7d1f";
+    let with_env = |extra: &[&str]| {
+        let mut c = Command::new(BIN);
+        c.args(["mount", s(&e.cipher), s(&e.mnt), "--log", s(&e.log)])
+            .args(extra)
+            .args(CHEAP)
+            .env("FUSECRY_PASSWORD", secret)
+            .stdin(Stdio::null());
+        c
+    };
+    let o = with_env(&[]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(is_mounted(&e.mnt));
+    fs::write(e.mnt.join("f"), b"written").unwrap();
+    holds_no_secret(daemon_pid(&e.mnt), secret);
+    e.umount();
+
+    let mut child = with_env(&["-f"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the foreground mount", || is_mounted(&e.mnt));
+    // -f serves in the process that was started.
+    holds_no_secret(child.id(), secret);
+    assert_eq!(fs::read(e.mnt.join("f")).unwrap(), b"written");
+    e.umount();
+    assert!(child.wait().unwrap().success());
+    // The password really was that one.
+    fs::write(&e.pw, format!("{secret}\n")).unwrap();
+    e.mounted(&[]);
+    e.umount();
 }
 
 fn walk(d: &Path) -> Vec<PathBuf> {
@@ -244,6 +387,47 @@ fn read_only_and_debug_logging() {
         !log.contains("mount password"),
         "the log holds the password"
     );
+}
+
+/// A volume on a read-only filesystem (here a read-only bind mount of it)
+/// mounts read-only, and says so.
+#[test]
+fn read_only_backing_directory_mounts_read_only() {
+    use nix::mount::{mount, umount2, MntFlags, MsFlags};
+    let mut e = Env::new();
+    e.mounted(&[]);
+    fs::write(e.mnt.join("f"), b"kept").unwrap();
+    e.umount();
+    let ro = e.tmp.path().join("cipher-ro");
+    fs::create_dir(&ro).unwrap();
+    mount(
+        Some(&e.cipher),
+        &ro,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .unwrap();
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    mount(None::<&str>, &ro, None::<&str>, flags, None::<&str>).unwrap();
+    let rw = std::mem::replace(&mut e.cipher, ro.clone());
+    let o = e.mount(&[]);
+    e.cipher = rw;
+    let said = String::from_utf8_lossy(&o.stderr).into_owned();
+    let shown = o.status.success().then(|| {
+        let r = (
+            fs::read(e.mnt.join("f")).ok(),
+            fs::write(e.mnt.join("g"), b"x").map_err(|e| e.raw_os_error()),
+        );
+        e.umount();
+        r
+    });
+    umount2(&ro, MntFlags::MNT_DETACH).unwrap();
+    assert!(o.status.success(), "mount failed: {said}");
+    assert!(said.contains("read-only: mounting read-only"), "{said}");
+    let (read, write) = shown.unwrap();
+    assert_eq!(read.as_deref(), Some(&b"kept"[..]));
+    assert_eq!(write, Err(Some(libc::EROFS)));
 }
 
 #[test]
@@ -369,6 +553,118 @@ fn sigkill_mid_write_leaves_other_files_intact_and_fsck_names_the_torn_file() {
     }
     assert_eq!(intact, 4);
     println!("after SIGKILL mid-write, fsck reported: {damaged:?}");
+}
+
+/// `fusecry mount SRC MNT --key k.pem EXTRA...` (background, logged to the Env's log).
+fn mount_with_key(e: &Env, extra: &[&str]) -> Output {
+    let key = e.tmp.path().join("k.pem");
+    let mut args = vec![
+        "mount",
+        s(&e.cipher),
+        s(&e.mnt),
+        "--key",
+        s(&key),
+        "--log",
+        s(&e.log),
+    ];
+    args.extend_from_slice(extra);
+    fusecry(&args)
+}
+
+/// A refused mount: exit 1, one stderr line naming the conf and `why`, and
+/// nothing mounted.
+fn assert_refused(e: &Env, o: &Output, why: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("fusecry.conf") && err.contains(why), "{err}");
+    assert!(!is_mounted(&e.mnt));
+}
+
+/// A legacy 0.11 RSA conf planted with the victim's public key: the mount is
+/// read-only, and a read-write mount asked for explicitly is refused.
+#[test]
+fn legacy_rsa_conf_planted_mounts_read_only() {
+    use fusecry_format::stream::{encrypt_to_vec, Target};
+    let e = Env::new();
+    planted::victim_keys(e.tmp.path());
+    fs::create_dir(&e.cipher).unwrap();
+    let (conf, keys) = planted::legacy_rsa_conf(e.tmp.path());
+    fs::write(e.cipher.join("fusecry.conf"), &conf).unwrap();
+    let codec = fusecry_format::Codec::legacy(keys, 4096, false);
+    let bait = encrypt_to_vec(
+        &codec,
+        &fusecry_format::FileId([0; 16]),
+        b"legacy bait",
+        Target::File,
+        &mut rand_core::OsRng,
+    );
+    fs::write(e.cipher.join("bait"), &bait).unwrap();
+    let before = tree_digest(&e.cipher);
+
+    for extra in [
+        &["-o", "rw"][..],
+        &["-o", "rw", "--trust-unsigned-slot"][..],
+    ] {
+        assert_refused(&e, &mount_with_key(&e, extra), "read-only");
+    }
+    let o = mount_with_key(&e, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("read-only"));
+    assert_eq!(fs::read(e.mnt.join("bait")).unwrap(), b"legacy bait");
+    for r in [
+        fs::write(e.mnt.join("new"), b"the victim's secret"),
+        fs::write(e.mnt.join("bait"), b"overwritten"),
+        fs::create_dir(e.mnt.join("d")),
+    ] {
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EROFS));
+    }
+    e.umount();
+    assert_eq!(
+        tree_digest(&e.cipher),
+        before,
+        "a read-only mount changed the volume"
+    );
+}
+
+/// A fusecry/1 conf planted with the victim's public key (the attacker's
+/// password slot and an unsigned RSA slot): no read-write mount without
+/// consent; `-o ro` mounts it read-only.
+#[test]
+fn rsa_conf_swap_refuses_a_read_write_mount() {
+    use fusecry_format::name::{DirIv, CONF_NAME, DIRIV_NAME};
+    let e = Env::new();
+    planted::victim_keys(e.tmp.path());
+    fs::create_dir(&e.cipher).unwrap();
+    let (c, _) = planted::rsa_conf_swap(e.tmp.path());
+    fs::write(
+        e.cipher.join(CONF_NAME),
+        fusecry_format::Conf::V1(c).to_bytes(),
+    )
+    .unwrap();
+    fs::write(
+        e.cipher.join(DIRIV_NAME),
+        DirIv::random(&mut rand_core::OsRng).0,
+    )
+    .unwrap();
+    let before = tree_digest(&e.cipher);
+    for extra in [&[][..], &["-o", "rw"][..]] {
+        assert_refused(&e, &mount_with_key(&e, extra), "not vouched for");
+    }
+    let o = mount_with_key(&e, &["-o", "ro"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        fs::write(e.mnt.join("f"), b"x").unwrap_err().raw_os_error(),
+        Some(libc::EROFS)
+    );
+    e.umount();
+    assert_eq!(tree_digest(&e.cipher), before);
+    // With explicit consent the mount is read-write.
+    let o = mount_with_key(&e, &["--trust-unsigned-slot"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    fs::write(e.mnt.join("f"), b"written with consent").unwrap();
+    e.umount();
+    assert_ne!(tree_digest(&e.cipher), before);
 }
 
 #[test]

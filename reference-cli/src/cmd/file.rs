@@ -4,7 +4,7 @@
 
 use crate::cli::FileArgs;
 use crate::confio;
-use crate::exit::{at, fail, MISSING};
+use crate::exit::{at, fail, MISSING, OTHER};
 use crate::progress::Progress;
 use crate::rng::CliRng;
 use anyhow::Result;
@@ -37,13 +37,24 @@ fn write_output(out: &Path, body: impl FnOnce(&mut BufWriter<&File>) -> Result<(
 pub fn encrypt(a: FileArgs) -> Result<()> {
     let mut rng = CliRng::new(a.test_seed)?;
     let mut input = open_input(&a.input)?;
+    // A conf found beside the data may have been put there by whoever
+    // stores it (SPEC §4.5): encrypt uses an existing conf only when it is
+    // named with -c, and otherwise creates OUT.fcry.
     let conf_path = match &a.conf {
         Some(c) => c.clone(),
-        None if with_ext(&a.input).exists() => with_ext(&a.input),
-        None => with_ext(&a.output),
+        None => {
+            let c = with_ext(&a.output);
+            if c.exists() {
+                return Err(fail(
+                    OTHER,
+                    format!("{p}: exists: pass -c {p} to use it", p = c.display()),
+                ));
+            }
+            c
+        }
     };
     let codec: Codec = if conf_path.exists() {
-        confio::open(&conf_path, &a.secret)?.1
+        crate::trust::open_for_writing(&conf_path, &a.secret, a.trust)?.1
     } else {
         let backing = a.output.parent().map(Path::to_path_buf).unwrap_or_default();
         confio::create(&conf_path, &backing, &a.create, &a.secret)?.1

@@ -1,19 +1,21 @@
-//! `fusecry init DIR`: a new volume (conf, and the root's directory IV).
+//! `fusecry init DIR`: a new volume (conf, and the root's directory IV) in a
+//! missing or empty directory.
 
 use crate::cli::InitArgs;
-use crate::confio;
+use crate::exit::{fail, MISSING};
+use crate::volume;
 use anyhow::Result;
-use fusecry_format::name::{DirIv, CONF_NAME, DIRIV_NAME};
-use rand_core::OsRng;
 
 pub fn run(a: InitArgs) -> Result<()> {
-    let path = a.dir.join(CONF_NAME);
-    let (conf, codec) = confio::in_volume_dir(&a.dir, || {
-        confio::create(&path, &a.dir, &a.create, &a.secret)
+    let (conf, _) = volume::create(&a.dir, &a.create, &a.secret, || {
+        fail(
+            MISSING,
+            format!(
+                "no fusecry.conf in {}, which is not empty: restore the conf, or init an empty directory",
+                a.dir.display()
+            ),
+        )
     })?;
-    if codec.uses_diriv() {
-        std::fs::write(a.dir.join(DIRIV_NAME), DirIv::random(&mut OsRng).0)?;
-    }
     eprintln!(
         "created {} volume in {} (chunk size {}, names {})",
         conf.profile_name(),

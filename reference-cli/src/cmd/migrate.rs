@@ -8,10 +8,13 @@ use crate::cli::{MigrateArgs, SecretArgs};
 use crate::confio;
 use crate::exit::{at, fail, OTHER};
 use crate::progress::Progress;
+use crate::volume;
 use anyhow::Result;
+use fusecry_format::long_target::Placement;
 use fusecry_format::name::{DirIv, CONF_NAME, DIRIV_NAME};
 use fusecry_format::stream::{self, Target};
 use fusecry_format::{Codec, FileId};
+use fusecry_fuse::backing::Dir;
 use fusecry_fuse::names::{self, Decoded};
 use rand_core::OsRng;
 use sha2::{Digest, Sha256};
@@ -71,33 +74,38 @@ pub fn run(a: MigrateArgs) -> Result<()> {
         None => a.old.join(CONF_NAME),
     };
     let (conf, old) = confio::open(&old_conf, &a.secret)?;
-    if a.new.exists() {
-        let empty = fs::read_dir(&a.new)
-            .map(|mut d| d.next().is_none())
-            .unwrap_or(false);
-        if !empty {
-            return Err(fail(
-                OTHER,
-                format!(
-                    "{}: target exists and is not an empty directory",
-                    a.new.display()
-                ),
-            ));
-        }
-    }
-    fs::create_dir_all(&a.new).map_err(|e| crate::exit::io(&a.new, "cannot create", e))?;
     let mut create = a.create.clone();
     create.chunk_size = create.chunk_size.or(Some(conf.chunk_size()));
-    create.encrypt_names |= conf.encrypted_names();
+    if conf.encrypted_names() && create.plain_names {
+        return Err(fail(
+            crate::exit::USAGE,
+            format!(
+                "{}: its names are encrypted; --plain-names would store them in the clear",
+                old_conf.display()
+            ),
+        ));
+    }
     let new_secret = SecretArgs {
         password_file: a.new_password_file.clone(),
         key: a.new_key.clone(),
         ..SecretArgs::default()
     };
-    let (_, new) = confio::create(&a.new.join(CONF_NAME), &a.new, &create, &new_secret)?;
-    if new.uses_diriv() {
-        fs::write(a.new.join(DIRIV_NAME), DirIv::random(&mut OsRng).0)?;
+    let not_empty = || {
+        fail(
+            OTHER,
+            format!(
+                "{}: target exists and is not an empty directory",
+                a.new.display()
+            ),
+        )
+    };
+    // Checked here too: volume::create lets a directory holding a conf
+    // through to "a conf already exists", but for migrate any entry is in
+    // the way, and the message says so.
+    if a.new.symlink_metadata().is_ok() && !volume::is_empty(&a.new)? {
+        return Err(not_empty());
     }
+    let (_, new) = volume::create(&a.new, &create, &new_secret, not_empty)?;
     let mut m = Migration {
         old: &old,
         new: &new,
@@ -125,13 +133,15 @@ pub fn run(a: MigrateArgs) -> Result<()> {
 
 impl Migration<'_> {
     fn dir(&mut self, old_dir: &Path, new_dir: &Path, plain: &str, is_root: bool) -> Result<()> {
-        let old_iv = names::read_diriv(self.old, old_dir).map_err(|_| {
+        let old_fd = Dir::open_root(old_dir)?;
+        let new_fd = Dir::open_root(new_dir)?;
+        let old_iv = names::read_diriv(self.old, &old_fd).map_err(|_| {
             fail(
                 20,
                 format!("{}: directory IV missing or damaged", old_dir.display()),
             )
         })?;
-        let new_iv = names::read_diriv(self.new, new_dir).map_err(|_| {
+        let new_iv = names::read_diriv(self.new, &new_fd).map_err(|_| {
             fail(
                 OTHER,
                 format!("{}: cannot read new directory IV", new_dir.display()),
@@ -142,7 +152,7 @@ impl Migration<'_> {
             .collect::<std::io::Result<_>>()?;
         entries.sort();
         for disk in entries {
-            let name = match names::decode(self.old, old_dir, old_iv.as_ref(), is_root, &disk) {
+            let name = match names::decode(self.old, &old_fd, old_iv.as_ref(), is_root, &disk) {
                 Decoded::Hidden => continue,
                 Decoded::Bad(why) => {
                     return Err(fail(
@@ -157,8 +167,12 @@ impl Migration<'_> {
             let (new_disk, sidecar) =
                 names::encode_new(self.new, new_iv.as_ref(), false, &name, &mut OsRng)
                     .map_err(|e| fail(OTHER, format!("{shown}: cannot encode name: {e:?}")))?;
+            // What a symlink target is bound to in the new volume (SPEC §11).
+            let new_encoded = sidecar
+                .clone()
+                .unwrap_or_else(|| new_disk.to_string_lossy().into_owned());
             if let Some(s) = sidecar {
-                names::write_sidecar(new_dir, &new_disk, &s)
+                names::write_sidecar(&new_fd, &new_disk, &s)
                     .map_err(|e| fail(OTHER, format!("{shown}: {e:?}")))?;
             }
             let dst = new_dir.join(&new_disk);
@@ -168,18 +182,36 @@ impl Migration<'_> {
                 fs::create_dir(&dst)?;
                 fs::set_permissions(&dst, fs::Permissions::from_mode(0o700))?;
                 if self.new.uses_diriv() {
-                    fs::write(dst.join(DIRIV_NAME), DirIv::random(&mut OsRng).0)?;
+                    let iv = DirIv::random(&mut OsRng);
+                    confio::write_new(&dst.join(DIRIV_NAME), &iv.0, "a directory IV")?;
                 }
                 self.dir(&src, &dst, &shown, false)?;
                 self.stats.dirs += 1;
             } else if t.is_symlink() {
                 let stored = fs::read_link(&src)?;
+                let old_encoded = if self.old.binds_symlinks() {
+                    names::encoded(self.old, old_iv.as_ref(), is_root, &name)
+                        .map_err(|e| fail(OTHER, format!("{shown}: cannot encode name: {e:?}")))?
+                } else {
+                    String::new()
+                };
+                // SPEC §11.2: long targets are read from, and written to,
+                // their sidecar beside the link.
+                let read = |side: &str| fs::read(old_dir.join(side));
+                let link = stored.as_os_str().as_bytes();
                 let target = self
                     .old
-                    .decrypt_symlink(stored.as_os_str().as_bytes())
+                    .read_symlink(old_iv.as_ref(), &old_encoded, link, read)
                     .map_err(|e| at(&src, e))?;
-                let enc = self.new.encrypt_symlink(&target, &mut OsRng);
-                std::os::unix::fs::symlink(OsStr::from_bytes(&enc), &dst)?;
+                let enc = self
+                    .new
+                    .encrypt_symlink(new_iv.as_ref(), &new_encoded, &target, &mut OsRng)
+                    .map_err(|e| at(&dst, e))?;
+                let placed = self.new.place_symlink(enc);
+                if let Placement::OutOfLine { marker, stored } = &placed {
+                    confio::write_new(&new_dir.join(marker), stored, "a long symlink target")?;
+                }
+                std::os::unix::fs::symlink(OsStr::from_bytes(placed.link()), &dst)?;
                 self.stats.symlinks += 1;
             } else if t.is_file() {
                 self.file(&src, &dst, &shown)?;

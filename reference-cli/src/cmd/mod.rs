@@ -8,4 +8,5 @@ pub mod keys;
 pub mod migrate;
 pub mod mount;
 pub mod name;
+pub mod salvage;
 pub mod stream;

@@ -5,13 +5,19 @@
 //! environment, and waits until the mount appears or the daemon fails; the
 //! daemon logs to a file. The parent opens the conf first, so a wrong
 //! password or a missing key is reported on the terminal and never mounts.
+//! A foreground mount given FUSECRY_PASSWORD becomes its daemon the same way,
+//! through exec, so that its environment holds no password either.
+//!
+//! A volume is created only on the first mount of a missing or empty SRC
+//! (`volume::create`); a non-empty SRC without its conf is refused.
 
-use crate::cli::MountArgs;
+use crate::cli::{MountArgs, TrustArgs};
 use crate::confio;
 use crate::exit::{fail, MISSING, OTHER};
+use crate::volume;
 use anyhow::{Context, Result};
-use fusecry_format::name::{DirIv, CONF_NAME, DIRIV_NAME};
-use fusecry_format::{Codec, Password, Secret};
+use fusecry_format::name::CONF_NAME;
+use fusecry_format::{Codec, Password, Secret, Trust};
 use fusecry_fuse::{CryptFs, FsOptions, MountOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -21,7 +27,8 @@ use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 struct Opts {
-    read_only: bool,
+    /// `-o ro` / `-o rw` (the last one given); `None` when neither was.
+    read_only: Option<bool>,
     allow_other: bool,
     default_permissions: bool,
     writeback: bool,
@@ -29,15 +36,15 @@ struct Opts {
 
 fn parse_opts(list: &[String]) -> Result<Opts> {
     let mut o = Opts {
-        read_only: false,
+        read_only: None,
         allow_other: false,
         default_permissions: false,
         writeback: true,
     };
     for item in list.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
         match item {
-            "ro" => o.read_only = true,
-            "rw" => o.read_only = false,
+            "ro" => o.read_only = Some(true),
+            "rw" => o.read_only = Some(false),
             "allow_other" => o.allow_other = true,
             "default_permissions" => o.default_permissions = true,
             "writeback" => o.writeback = true,
@@ -92,8 +99,35 @@ fn secret_from_stdin() -> Result<Secret> {
     Ok(Secret::Password(Password::new(&s[..end])))
 }
 
+/// Whether to mount read-only, given what the opener vouches for (SPEC
+/// §4.5): a vouched opener mounts as asked (read-write by default); an
+/// unvouched RSA slot mounts read-only only when asked (`-o ro`), or
+/// read-write with --trust-unsigned-slot; a legacy 0.11 RSA volume is
+/// mounted read-only, and refused if read-write was asked for.
+fn read_only_for(
+    conf: &Path,
+    trust: &Trust,
+    asked: Option<bool>,
+    consent: TrustArgs,
+) -> Result<bool> {
+    match (trust, asked) {
+        (_, Some(true)) => Ok(true),
+        (Trust::LegacyRsa, None) => {
+            eprintln!(
+                "{}: legacy 0.11 RSA volume: mounting read-only",
+                conf.display()
+            );
+            Ok(true)
+        }
+        (t, _) => {
+            crate::trust::require_write(conf, t, consent)?;
+            Ok(false)
+        }
+    }
+}
+
 pub fn run(a: MountArgs) -> Result<()> {
-    let opts = parse_opts(&a.options)?;
+    let mut opts = parse_opts(&a.options)?;
     crate::rng::allowed(a.test_seed)?;
     // A missing source is created only for a first mount (below), and only
     // once the mount point checks passed.
@@ -122,16 +156,17 @@ pub fn run(a: MountArgs) -> Result<()> {
         None => a.source.join(CONF_NAME),
     };
     let (codec, password) = if !conf_path.exists() && a.conf.is_none() && !a.daemon {
-        // First mount creates the volume, as 0.11 does.
-        let (conf, codec) = confio::in_volume_dir(&a.source, || {
-            confio::create(&conf_path, &a.source, &a.create, &a.secret)
+        // The first mount of a missing or empty directory creates the volume,
+        // as 0.11 does; a tree without its conf is never written over.
+        let (conf, codec) = volume::create(&a.source, &a.create, &a.secret, || {
+            fail(
+                MISSING,
+                format!(
+                    "no fusecry.conf in {}, which is not empty: pass --conf, or restore the conf",
+                    a.source.display()
+                ),
+            )
         })?;
-        if codec.uses_diriv() {
-            std::fs::write(
-                a.source.join(DIRIV_NAME),
-                DirIv::random(&mut rand_core::OsRng).0,
-            )?;
-        }
         eprintln!(
             "created {} volume in {}",
             conf.profile_name(),
@@ -147,47 +182,67 @@ pub fn run(a: MountArgs) -> Result<()> {
         } else {
             crate::secret::for_open(&a.secret)?
         };
-        let codec = conf
-            .open(&secret)
+        let (codec, trust) = conf
+            .open_trusted(&secret)
             .map_err(|e| crate::exit::at(&conf_path, e))?;
+        opts.read_only = Some(read_only_for(&conf_path, &trust, opts.read_only, a.trust)?);
         let pw = match secret {
             Secret::Password(p) => Some(p),
             _ => None,
         };
         (codec, pw)
     };
+    if opts.read_only != Some(true) && !backing_writable(&a.source) {
+        eprintln!(
+            "{}: the backing directory is read-only: mounting read-only",
+            a.source.display()
+        );
+        opts.read_only = Some(true);
+    }
     if a.foreground {
+        if !a.daemon && crate::secret::env_password_was_set() {
+            drop(codec);
+            return reexec_as_daemon(&a, &opts, &conf_path, password);
+        }
         return serve(&a, &opts, codec);
     }
-    daemonize(&a, &conf_path, password, codec)
+    daemonize(&a, &opts, &conf_path, password, codec)
 }
 
-/// Starts the daemon and waits for the mount to appear.
-fn daemonize(
-    a: &MountArgs,
-    conf_path: &Path,
-    password: Option<Password>,
-    codec: Codec,
-) -> Result<()> {
-    let log = a.log.clone().unwrap_or_else(|| default_log(&a.mountpoint));
-    if let Some(d) = log.parent() {
-        std::fs::create_dir_all(d)
-            .map_err(|e| crate::exit::io(d, "cannot create log directory", e))?;
-    }
+/// Whether the daemon could write the backing directory: not on a
+/// read-only filesystem (EROFS even for root), and permitted. A mount that
+/// could not would answer every change with an error of the backing store.
+fn backing_writable(src: &Path) -> bool {
+    nix::unistd::access(src, nix::unistd::AccessFlags::W_OK).is_ok()
+}
+
+/// The daemon's command line: this binary, `mount --foreground --daemon`,
+/// absolute paths and the options that matter to serving. No secret: a
+/// password goes to its stdin, a key by the path of its file.
+fn daemon_command(a: &MountArgs, o: &Opts, conf_path: &Path) -> Result<Command> {
     let abs = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
     let mut cmd = Command::new(std::env::current_exe()?);
+    // Already gone from this process's environment (secret::take_env_password);
+    // said again here, where it matters.
+    cmd.env_remove(crate::secret::ENV_PASSWORD);
     cmd.arg("mount")
         .arg(abs(&a.source))
         .arg(abs(&a.mountpoint))
         .arg("--conf")
         .arg(abs(conf_path))
         .args(["--foreground", "--daemon"])
-        .arg("--log")
-        .arg(&log)
         .arg("--threads")
         .arg(a.threads.to_string());
-    if !a.options.is_empty() {
-        cmd.arg("-o").arg(a.options.join(","));
+    let mut options = a.options.clone();
+    if o.read_only == Some(true) {
+        // Decided here (a legacy RSA volume is read-only); the daemon checks again.
+        options.push("ro".into());
+    }
+    if !options.is_empty() {
+        cmd.arg("-o").arg(options.join(","));
+    }
+    if a.trust.trust_unsigned_slot {
+        cmd.arg("--trust-unsigned-slot");
     }
     if let Some(i) = a.idle {
         cmd.arg("--idle").arg(format!("{}s", i.as_secs()));
@@ -198,11 +253,16 @@ fn daemonize(
     if let Some(s) = a.test_seed.seed {
         cmd.arg("--insecure-test-seed").arg(s.to_string());
     }
-    let pw = match (&a.secret.key, password) {
-        (Some(k), _) => {
-            cmd.arg("--key").arg(abs(k));
-            None
-        }
+    if let Some(k) = &a.secret.key {
+        cmd.arg("--key").arg(abs(k));
+    }
+    Ok(cmd)
+}
+
+/// The password the daemon reads on its stdin (none for a key).
+fn daemon_password(a: &MountArgs, password: Option<Password>) -> Result<Option<Password>> {
+    Ok(match (&a.secret.key, password) {
+        (Some(_), _) => None,
         (None, Some(p)) => Some(p),
         (None, None) => {
             // Just created: open it the same way the user just did.
@@ -211,7 +271,67 @@ fn daemonize(
                 _ => None,
             }
         }
-    };
+    })
+}
+
+/// The password as the daemon reads it: one line.
+fn password_line(p: &Password) -> Zeroizing<String> {
+    let mut line = Zeroizing::new(String::with_capacity(p.expose().len() + 1));
+    line.push_str(p.expose());
+    line.push('\n');
+    line
+}
+
+/// A foreground mount whose password came with FUSECRY_PASSWORD: the
+/// variable is out of the environment, but this process's initial
+/// environment block, which /proc/PID/environ shows for its whole life,
+/// still holds it. So the process replaces itself (same pid, terminal and
+/// signals) with the daemon command, under an environment without it, and
+/// the password waits on a socket that becomes the daemon's stdin.
+fn reexec_as_daemon(
+    a: &MountArgs,
+    o: &Opts,
+    conf_path: &Path,
+    password: Option<Password>,
+) -> Result<()> {
+    use std::os::unix::net::UnixStream;
+    use std::os::unix::process::CommandExt;
+    let mut cmd = daemon_command(a, o, conf_path)?;
+    let (reader, mut writer) = UnixStream::pair()?;
+    if let Some(p) = daemon_password(a, password)? {
+        // Never blocks: nobody reads before the exec. A password larger
+        // than the socket buffer (over 200 KiB) is refused instead.
+        writer.set_nonblocking(true)?;
+        writer
+            .write_all(password_line(&p).as_bytes())
+            .map_err(|e| {
+                fail(
+                    OTHER,
+                    format!("cannot hand the password to the mount daemon: {e}"),
+                )
+            })?;
+    }
+    drop(writer);
+    let e = cmd.stdin(std::os::fd::OwnedFd::from(reader)).exec();
+    Err(fail(OTHER, format!("cannot start the mount daemon: {e}")))
+}
+
+/// Starts the daemon and waits for the mount to appear.
+fn daemonize(
+    a: &MountArgs,
+    o: &Opts,
+    conf_path: &Path,
+    password: Option<Password>,
+    codec: Codec,
+) -> Result<()> {
+    let log = a.log.clone().unwrap_or_else(|| default_log(&a.mountpoint));
+    if let Some(d) = log.parent() {
+        std::fs::create_dir_all(d)
+            .map_err(|e| crate::exit::io(d, "cannot create log directory", e))?;
+    }
+    let mut cmd = daemon_command(a, o, conf_path)?;
+    cmd.arg("--log").arg(&log);
+    let pw = daemon_password(a, password)?;
     drop(codec);
     let logf = std::fs::OpenOptions::new()
         .create(true)
@@ -230,9 +350,7 @@ fn daemonize(
     {
         let mut stdin = child.stdin.take().expect("piped");
         if let Some(p) = &pw {
-            let mut line = Zeroizing::new(p.expose().to_string());
-            line.push('\n');
-            stdin.write_all(line.as_bytes())?;
+            stdin.write_all(password_line(p).as_bytes())?;
         }
     }
     let start = Instant::now();
@@ -344,9 +462,10 @@ fn serve(a: &MountArgs, o: &Opts, codec: Codec) -> Result<()> {
             ),
         )
     })?;
+    let read_only = o.read_only.unwrap_or(false);
     let fs_opts = FsOptions {
-        read_only: o.read_only,
-        writeback: o.writeback && !o.read_only,
+        read_only,
+        writeback: o.writeback && !read_only,
         seed: a.test_seed.seed,
     };
     let fs = Arc::new(

@@ -32,7 +32,7 @@ fn encrypt(a: StreamArgs) -> Result<()> {
     let mut rng = CliRng::new(a.test_seed)?;
     // As in 0.11, `stream encrypt` creates the conf when it does not exist.
     let codec = if a.conf.exists() {
-        confio::open(&a.conf, &a.secret)?.1
+        crate::trust::open_for_writing(&a.conf, &a.secret, a.trust)?.1
     } else {
         let cwd = Path::new(".");
         confio::create(&a.conf, cwd, &a.create, &a.secret)?.1
