@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the mount tests need (fuse3 for
-# fusermount3, strace for the durability test, fsx, pjdfstest), then runs
+# fusermount3, strace for the durability test, acl for setfacl/getfacl,
+# fsx, pjdfstest), then runs
 # every test of the workspace.
 # The mount tests mount for real: run as root, with /dev/fuse.
 set -euo pipefail
 cd "$(dirname "$0")"
 export PATH="$HOME/.cargo/bin:$PATH"
 have() { command -v "$1" >/dev/null 2>&1; }
-if [ "$(id -u)" = 0 ] && { ! have fusermount3 || ! have python3 || ! have openssl || ! have strace; }; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3 python3 openssl strace >/dev/null
+if [ "$(id -u)" = 0 ] && { ! have fusermount3 || ! have python3 || ! have openssl || ! have strace || ! have setfacl; }; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3 python3 openssl strace acl >/dev/null
 fi
 # conformance/tests/python.rs (the independent check) needs cryptography >= 44 (Argon2id).
 if ! python3 -c 'import cryptography.hazmat.primitives.kdf.argon2' 2>/dev/null; then

@@ -13,18 +13,21 @@ use data_encoding::BASE32_NOPAD;
 /// Every encrypted xattr name on disk starts with this (the backing fs only
 /// lets unprivileged users write the `user.` namespace).
 pub const DISK_PREFIX: &str = "user.fcry.";
-/// Only this namespace can be stored encrypted.
+/// Only this namespace can be stored encrypted...
 pub const PLAIN_NAMESPACE: &str = "user.";
+/// ...and the two POSIX ACL names (a mount with `-o acl`).
+pub const ACL_NAMES: [&str; 2] = ["system.posix_acl_access", "system.posix_acl_default"];
 /// Longest plaintext xattr name: `DISK_PREFIX` + base32(16 + n) must fit 255 bytes.
 pub const NAME_MAX: usize = 137;
 const NAME_AD: &[u8] = b"fusecry/1 xattr name";
 const VALUE_AD: &[u8] = b"fusecry/1 xattr value";
 
-/// The on-disk name of xattr `name` (which must be in the `user.` namespace).
+/// The on-disk name of xattr `name` (in the `user.` namespace, or an ACL).
 pub fn encrypt_name(key: &SivKey, name: &str) -> Result<String> {
-    if !name.starts_with(PLAIN_NAMESPACE) || name.len() > NAME_MAX {
+    let storable = name.starts_with(PLAIN_NAMESPACE) || ACL_NAMES.contains(&name);
+    if !storable || name.len() > NAME_MAX {
         return Err(Error::NameNotAllowed(format!(
-            "xattr {name:?}: only user.* names of at most {NAME_MAX} bytes"
+            "xattr {name:?}: only user.* names of at most {NAME_MAX} bytes, and POSIX ACLs"
         )));
     }
     let mut siv = Aes256Siv::new((&key.0).into());
@@ -120,6 +123,9 @@ mod tests {
         assert!(encrypt_name(&key, &long).unwrap().len() <= 255);
         assert!(encrypt_name(&key, &format!("{long}y")).is_err());
         assert!(encrypt_name(&key, "security.selinux").is_err());
+        assert!(encrypt_name(&key, "system.posix_acl_mask").is_err());
+        let acl = encrypt_name(&key, ACL_NAMES[0]).unwrap();
+        assert_eq!(decrypt_name(&key, &acl).unwrap().unwrap(), ACL_NAMES[0]);
         let id = FileId([3; 16]);
         let f = Owner::File(&id);
         let v = encrypt_value(&key, f, "user.a", &[1; 16], b"hello");

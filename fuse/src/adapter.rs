@@ -24,12 +24,14 @@ pub const MAX_IO: u32 = 1 << 20;
 pub struct Adapter {
     fs: Arc<CryptFs>,
     writeback: bool,
+    acl: bool,
 }
 
 impl Adapter {
-    /// Wraps `fs`; `writeback` asks the kernel for its writeback cache.
-    pub fn new(fs: Arc<CryptFs>, writeback: bool) -> Adapter {
-        Adapter { fs, writeback }
+    /// Wraps `fs`; `writeback` asks the kernel for its writeback cache,
+    /// `acl` for POSIX ACLs.
+    pub fn new(fs: Arc<CryptFs>, writeback: bool, acl: bool) -> Adapter {
+        Adapter { fs, writeback, acl }
     }
 }
 
@@ -77,8 +79,24 @@ impl Filesystem for Adapter {
         if self.writeback {
             want |= InitFlags::FUSE_WRITEBACK_CACHE;
         }
+        if self.acl {
+            // The kernel then enforces the ACLs we return and no longer
+            // cuts new modes by the umask (DONT_MASK): a directory's default
+            // ACL replaces it, which only we can see (cryptfs `acls.rs`).
+            let acl = InitFlags::FUSE_POSIX_ACL | InitFlags::FUSE_DONT_MASK;
+            if !config.capabilities().contains(acl) {
+                return Err(std::io::Error::other(
+                    "-o acl: the kernel's FUSE has no POSIX ACL support",
+                ));
+            }
+            want |= acl;
+        }
         let _ = config.add_capabilities(want & config.capabilities());
-        tracing::info!("mounted (writeback cache: {})", self.writeback);
+        tracing::info!(
+            "mounted (writeback cache: {}, ACLs: {})",
+            self.writeback,
+            self.acl
+        );
         Ok(())
     }
 
@@ -170,8 +188,10 @@ impl Filesystem for Adapter {
     ) {
         trace_op!("mknod parent={} name={name:?} mode={mode:o}", parent.0);
         self.fs.touch();
-        let mode = (mode & libc::S_IFMT) | (mode & 0o7777 & !umask);
-        match self.fs.mknod(parent.0, name, mode, rdev, caller(req)) {
+        match self
+            .fs
+            .mknod(parent.0, name, mode, umask, rdev, caller(req))
+        {
             Ok(a) => reply.entry(&TTL, &a, Generation(0)),
             Err(e) => reply.error(self.fs.failed(parent.0, Some(name), "mknod", e)),
         }
@@ -188,7 +208,7 @@ impl Filesystem for Adapter {
     ) {
         trace_op!("mkdir parent={} name={name:?} mode={mode:o}", parent.0);
         self.fs.touch();
-        match self.fs.mkdir(parent.0, name, mode & !umask, caller(req)) {
+        match self.fs.mkdir(parent.0, name, mode, umask, caller(req)) {
             Ok(a) => reply.entry(&TTL, &a, Generation(0)),
             Err(e) => reply.error(self.fs.failed(parent.0, Some(name), "mkdir", e)),
         }
@@ -467,7 +487,7 @@ impl Filesystem for Adapter {
 
     fn setxattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         name: &OsStr,
         value: &[u8],
@@ -477,7 +497,7 @@ impl Filesystem for Adapter {
     ) {
         trace_op!("setxattr ino={} name={name:?} len={}", ino.0, value.len());
         self.fs.touch();
-        match self.fs.setxattr(ino.0, name, value, flags) {
+        match self.fs.setxattr(ino.0, name, value, flags, caller(req)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(self.fs.failed(ino.0, None, "setxattr", e)),
         }
@@ -523,7 +543,7 @@ impl Filesystem for Adapter {
         self.fs.touch();
         match self
             .fs
-            .create(parent.0, name, mode & !umask, flags, caller(req))
+            .create(parent.0, name, mode, umask, flags, caller(req))
         {
             Ok((a, fh)) => {
                 reply.created(&TTL, &a, Generation(0), FileHandle(fh), FopenFlags::empty())

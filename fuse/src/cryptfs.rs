@@ -21,6 +21,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod acls;
 mod failure;
 mod links;
 mod namelock;
@@ -72,6 +73,9 @@ pub struct FsOptions {
     pub writeback: bool,
     /// Test-only: seed of the deterministic RNG (see `rng.rs`).
     pub seed: Option<u64>,
+    /// POSIX ACLs (`-o acl`, `acl.rs`): stored encrypted, enforced by the
+    /// kernel. Needs encrypted xattrs (fusecry/1 with encrypted names).
+    pub acl: bool,
 }
 
 /// The mounted volume.
@@ -150,6 +154,12 @@ impl CryptFs {
         let meta = root
             .stat_self()
             .map_err(|e| std::io::Error::other(format!("{}: {e:?}", root_path.display())))?;
+        if opts.acl && !codec.encrypts_xattrs() {
+            return Err(std::io::Error::other(format!(
+                "{}: -o acl needs a fusecry/1 volume with encrypted names (its ACLs are stored as encrypted xattrs)",
+                root_path.display()
+            )));
+        }
         if codec.uses_diriv() && !root.stat(OsStr::new(DIRIV_NAME)).is_ok_and(|m| m.is_file()) {
             return Err(std::io::Error::other(format!(
                 "{}: no {DIRIV_NAME}: not a directory of this volume",
@@ -485,7 +495,11 @@ impl CryptFs {
         }
     }
 
-    /// setattr
+    /// setattr. The size changes last, and once it has changed the request
+    /// succeeds: an error would leave the kernel with the old size (for
+    /// good under the writeback cache, which trusts its own) while the file
+    /// has the new one. Explicit times go after it, or the truncate's
+    /// backing write would move the mtime just set.
     #[allow(clippy::too_many_arguments)]
     pub fn setattr(
         &self,
@@ -501,36 +515,44 @@ impl CryptFs {
     ) -> Res<FileAttr> {
         self.ro()?;
         let p = self.checked(ino);
-        if let Some(size) = size {
-            // Through the inode's shared open file, so that a change of its
-            // id (SPEC §7.1) cannot race its xattrs (§11.1).
-            let (of, held) = match fh.and_then(|fh| self.handles.file(fh)) {
-                Some(h) => (h.file, None),
-                None => {
-                    let (fh, of) = self.handles.add_file(ino, false, || {
-                        let (dir, name, m) = p.as_ref().map_err(|e| *e)?;
+        let set_times = !matches!((atime, mtime), (Time::Omit, Time::Omit));
+        let times_after =
+            size.is_some() && [atime, mtime].iter().any(|t| matches!(t, Time::At(..)));
+        let (dir, name, m) = match p {
+            Ok((dir, name, m)) => {
+                self.set_meta(ino, (&dir, &name), mode, uid, gid)?;
+                if set_times && !times_after {
+                    self.set_times(ino, || {
+                        dir.utimens(&name, atime, mtime)?;
+                        dir.stat(&name)
+                    })?;
+                }
+                let resized = match size {
+                    Some(size) => Some(self.resize(ino, fh, size, &who, || {
                         if m.is_dir() {
                             return Err(Errno::EISDIR);
                         }
                         if !m.is_file() {
                             return Err(Errno::EINVAL);
                         }
-                        OpenFile::load(&self.codec, dir.open_file(name, false)?)
+                        OpenFile::load(&self.codec, dir.open_file(&name, false)?)
+                    })?),
+                    None => None,
+                };
+                if set_times && times_after {
+                    self.set_times(ino, || {
+                        dir.utimens(&name, atime, mtime)?;
+                        dir.stat(&name)
                     })?;
-                    (of, Some(fh))
                 }
-            };
-            let done = of.truncate(&self.codec, size, &mut self.rng.handle());
-            if let Some(fh) = held {
-                self.handles.release_file(fh);
+                let m = match (dir.stat(&name), resized) {
+                    (Ok(m), _) => m,
+                    // Resized already: the attributes come from the file.
+                    (Err(_), Some(of)) => backing::fstat(&of.file)?,
+                    (Err(e), None) => return Err(e),
+                };
+                (dir, name, m)
             }
-            done.map_err(|e| self.log_damage(ino, e))?;
-            if !who.may_keep_privs() {
-                self.kill_privs(&of.file, &who)?;
-            }
-        }
-        let (dir, name) = match p {
-            Ok((dir, name, _)) => (dir, name),
             // An unlinked file that is still open: change it through its descriptor.
             Err(e) => {
                 let of = fh
@@ -544,7 +566,16 @@ impl CryptFs {
                 if uid.is_some() || gid.is_some() {
                     backing::fchown(&of.file, uid, gid)?;
                 }
-                if !matches!((atime, mtime), (Time::Omit, Time::Omit)) {
+                if set_times && !times_after {
+                    self.set_times(ino, || {
+                        backing::futimens(&of.file, atime, mtime)?;
+                        backing::fstat(&of.file)
+                    })?;
+                }
+                if let Some(size) = size {
+                    self.resize(ino, fh, size, &who, || Err(e))?;
+                }
+                if set_times && times_after {
                     self.set_times(ino, || {
                         backing::futimens(&of.file, atime, mtime)?;
                         backing::fstat(&of.file)
@@ -553,22 +584,6 @@ impl CryptFs {
                 return self.getattr(ino, None);
             }
         };
-        if let Some(mode) = mode {
-            dir.chmod(&name, mode)?;
-        }
-        if uid.is_some() || gid.is_some() {
-            // The backing chown clears set-user-ID and set-group-ID (and a
-            // capability) as the kernel would; FUSE_HANDLE_KILLPRIV_V2 leaves
-            // that to us.
-            dir.chown(&name, uid, gid)?;
-        }
-        if !matches!((atime, mtime), (Time::Omit, Time::Omit)) {
-            self.set_times(ino, || {
-                dir.utimens(&name, atime, mtime)?;
-                dir.stat(&name)
-            })?;
-        }
-        let m = dir.stat(&name)?;
         if size.is_none() {
             // Only metadata changed: a cached size stays valid under the new stamp.
             if let Some(n) = self.inodes.lock().get_mut(ino) {
@@ -580,6 +595,59 @@ impl CryptFs {
             }
         }
         Ok(self.attr(ino, &dir, &name, &m))
+    }
+
+    /// Mode and owner changes of setattr on backing entry `at` of `ino`.
+    fn set_meta(
+        &self,
+        ino: Ino,
+        at: (&Dir, &OsStr),
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) -> Res<()> {
+        let (dir, name) = at;
+        if let Some(mode) = mode {
+            dir.chmod(name, mode)?;
+            self.chmod_acl(ino, mode)?;
+        }
+        if uid.is_some() || gid.is_some() {
+            // The backing chown clears set-user-ID and set-group-ID (and a
+            // capability) as the kernel would; FUSE_HANDLE_KILLPRIV_V2 leaves
+            // that to us.
+            dir.chown(name, uid, gid)?;
+        }
+        Ok(())
+    }
+
+    /// The size change of setattr: through the handle `fh` if given, else
+    /// through the inode's shared open file (`load` opens it), so that a
+    /// change of its id (SPEC §7.1) cannot race its xattrs (§11.1). Returns
+    /// the open file.
+    fn resize(
+        &self,
+        ino: Ino,
+        fh: Option<u64>,
+        size: u64,
+        who: &Caller,
+        load: impl FnOnce() -> Res<OpenFile>,
+    ) -> Res<std::sync::Arc<OpenFile>> {
+        let (of, held) = match fh.and_then(|fh| self.handles.file(fh)) {
+            Some(h) => (h.file, None),
+            None => {
+                let (fh, of) = self.handles.add_file(ino, false, load)?;
+                (of, Some(fh))
+            }
+        };
+        let done = of.truncate(&self.codec, size, &mut self.rng.handle());
+        if let Some(fh) = held {
+            self.handles.release_file(fh);
+        }
+        done.map_err(|e| self.log_damage(ino, e))?;
+        if !who.may_keep_privs() {
+            self.kill_privs(&of.file, who)?;
+        }
+        Ok(of)
     }
 
     /// readlink
@@ -631,21 +699,27 @@ impl CryptFs {
         (id, b)
     }
 
-    /// create
+    /// create: `mode` as the caller asked, cut by its `umask` or by the
+    /// directory's default ACL (`acls.rs`).
     pub fn create(
         &self,
         parent: Ino,
         name: &OsStr,
         mode: u32,
+        umask: u32,
         flags: i32,
         who: Caller,
     ) -> Res<(FileAttr, u64)> {
+        let new = self.new_entry(parent, mode, umask)?;
+        let mode = new.mode;
         let (d, disk) = self.new_name(parent, name)?;
         let f = d.dir.create_file(&disk, mode & 0o7777).inspect_err(|_| {
             d.remove_sidecar_if_unused(&disk);
         })?;
         let (id, bytes) = self.empty_file_bytes();
-        let res = backing::write_at(&f, &bytes, 0).and_then(|_| self.own(&d.dir, &disk, who));
+        let res = backing::write_at(&f, &bytes, 0)
+            .and_then(|_| self.own(&d.dir, &disk, who))
+            .and_then(|_| self.store_acls(&d.dir, &disk, Owner::File(&id), &new));
         if let Err(e) = res {
             let _ = d.dir.unlink(&disk);
             d.remove_sidecar_if_unused(&disk);
@@ -675,14 +749,16 @@ impl CryptFs {
         parent: Ino,
         name: &OsStr,
         mode: u32,
+        umask: u32,
         rdev: u32,
         who: Caller,
     ) -> Res<FileAttr> {
         if mode & libc::S_IFMT == libc::S_IFREG || mode & libc::S_IFMT == 0 {
-            let (attr, fh) = self.create(parent, name, mode, 0, who)?;
+            let (attr, fh) = self.create(parent, name, mode, umask, 0, who)?;
             self.handles.release_file(fh);
             return Ok(attr);
         }
+        let mode = self.new_entry(parent, mode, umask)?.mode;
         let (d, disk) = self.new_name(parent, name)?;
         d.dir.mknod(&disk, mode, rdev as u64).inspect_err(|_| {
             d.remove_sidecar_if_unused(&disk);
@@ -696,7 +772,16 @@ impl CryptFs {
     }
 
     /// mkdir
-    pub fn mkdir(&self, parent: Ino, name: &OsStr, mode: u32, who: Caller) -> Res<FileAttr> {
+    pub fn mkdir(
+        &self,
+        parent: Ino,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        who: Caller,
+    ) -> Res<FileAttr> {
+        let new = self.new_entry(parent, libc::S_IFDIR | (mode & 0o7777), umask)?;
+        let mode = new.mode;
         let (d, disk) = self.new_name(parent, name)?;
         // Made private first so the directory IV can be written even when
         // the requested mode forbids writing, then given its real mode.
@@ -718,6 +803,10 @@ impl CryptFs {
             .as_ref()
             .map_err(|e| *e)
             .and_then(|c| names::write_diriv(&self.codec, c, &mut self.rng.handle()))
+            .and_then(|iv| match (iv, new.has_acls()) {
+                (Some(iv), true) => self.store_acls(&d.dir, &disk, Owner::Dir(&iv), &new),
+                _ => Ok(()),
+            })
             .and_then(|_| d.dir.chmod(&disk, (mode & 0o7777) | sgid))
             .and_then(|_| self.own(&d.dir, &disk, who));
         if let Err(e) = done {
@@ -1295,6 +1384,10 @@ impl CryptFs {
     }
 
     fn xattr_name(&self, name: &OsStr) -> Res<OsString> {
+        if !self.opts.acl && name.to_str().is_some_and(crate::acl::is_acl) {
+            // Without -o acl the kernel would not enforce them.
+            return Err(Errno::EOPNOTSUPP);
+        }
         if !self.codec.encrypts_xattrs() {
             return Ok(name.to_os_string());
         }
@@ -1385,15 +1478,33 @@ impl CryptFs {
         })
     }
 
-    /// setxattr
-    pub fn setxattr(&self, ino: Ino, name: &OsStr, value: &[u8], flags: i32) -> Res<()> {
+    /// setxattr (an ACL through `acls.rs`)
+    pub fn setxattr(
+        &self,
+        ino: Ino,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        who: Caller,
+    ) -> Res<()> {
         self.ro()?;
-        let (dir, entry, m) = self.checked(ino)?;
         let disk = self.xattr_name(name)?;
         if !self.codec.encrypts_xattrs() {
+            let (dir, entry, _) = self.checked(ino)?;
             return dir.set_xattr(&entry, &disk, value, flags);
         }
         let plain = name.to_str().ok_or(Errno::EOPNOTSUPP)?;
+        if self.set_acl(ino, plain, value, flags, who)? {
+            return Ok(());
+        }
+        self.store_xattr(ino, plain, value, flags)
+    }
+
+    /// Stores `value` as attribute `plain` of `ino`, encrypted and bound
+    /// to its owner (SPEC §11.1).
+    fn store_xattr(&self, ino: Ino, plain: &str, value: &[u8], flags: i32) -> Res<()> {
+        let (dir, entry, m) = self.checked(ino)?;
+        let disk = self.xattr_name(OsStr::new(plain))?;
         self.with_xattr_owner(ino, (&dir, &entry, &m), Errno::EPERM, |owner| {
             let v = self
                 .codec
@@ -1482,7 +1593,11 @@ mod tests {
             gid: 0,
             pid: 0,
         };
-        let d = fs.mkdir(ROOT, OsStr::new("d"), 0o755, who).unwrap().ino.0;
+        let d = fs
+            .mkdir(ROOT, OsStr::new("d"), 0o755, 0, who)
+            .unwrap()
+            .ino
+            .0;
         // A lookup in d indexes it.
         assert_eq!(
             fs.lookup(d, OsStr::new("nothing")).unwrap_err(),

@@ -6,10 +6,11 @@
 //! semantics; `inode` and `handle` hold the tables, `content` the chunked
 //! file I/O, `names` the name codec per directory (with `legacy_names`, the
 //! decrypted-name index of legacy directories), `xattrs` the binding of
-//! xattr values to their file, `space` the size limit and the reservation
+//! xattr values to their file, `acl` the POSIX ACL rules (`-o acl`), `space` the size limit and the reservation
 //! of backing space before a grow, and `backing` every call into the
 //! ciphertext directory.
 
+pub mod acl;
 pub mod adapter;
 pub mod backing;
 pub mod content;
@@ -104,7 +105,7 @@ pub fn session(
     mountpoint: &Path,
     opts: &MountOptions,
 ) -> std::io::Result<Session<adapter::Adapter>> {
-    let a = adapter::Adapter::new(fs, opts.fs.writeback);
+    let a = adapter::Adapter::new(fs, opts.fs.writeback, opts.fs.acl);
     Session::new(a, mountpoint, &config(opts))
 }
 

@@ -39,13 +39,14 @@ pub fn read_diriv(codec: &Codec, dir: &Dir) -> Res<Option<DirIv>> {
 /// durable: its content (by `write_small`) and its entry, by syncing the
 /// new directory. An `fsync` of the parent then makes the whole new
 /// directory durable (README, durability).
-pub fn write_diriv(codec: &Codec, dir: &Dir, rng: &mut impl CryptoRngCore) -> Res<()> {
-    if codec.uses_diriv() {
-        let iv = DirIv::random(rng);
-        dir.write_small(OsStr::new(DIRIV_NAME), &iv.0, 0o444)?;
-        dir.sync()?;
+pub fn write_diriv(codec: &Codec, dir: &Dir, rng: &mut impl CryptoRngCore) -> Res<Option<DirIv>> {
+    if !codec.uses_diriv() {
+        return Ok(None);
     }
-    Ok(())
+    let iv = DirIv::random(rng);
+    dir.write_small(OsStr::new(DIRIV_NAME), &iv.0, 0o444)?;
+    dir.sync()?;
+    Ok(Some(iv))
 }
 
 /// True for plaintext names the user may never create or see in this directory.

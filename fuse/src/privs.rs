@@ -22,7 +22,7 @@ pub fn after_write(mode: u32, file_gid: u32, who: &Caller) -> u32 {
 /// Whether `gid` is the caller's file-system group or one of its
 /// supplementary groups (FUSE passes only the former; the others are read
 /// from /proc while the caller waits on its request).
-fn in_group(who: &Caller, gid: u32) -> bool {
+pub fn in_group(who: &Caller, gid: u32) -> bool {
     if who.gid == gid {
         return true;
     }

@@ -127,7 +127,7 @@ impl Walker<'_> {
                     if self.repair && dir.list().is_ok_and(|l| l.is_empty()) {
                         // A mkdir interrupted before its IV was written: the
                         // directory is empty, so a new IV loses nothing.
-                        let res = names::write_diriv(self.codec, dir, &mut OsRng);
+                        let res = names::write_diriv(self.codec, dir, &mut OsRng).map(drop);
                         d.repaired = Some(Repaired {
                             ok: res.is_ok(),
                             lost: vec![],

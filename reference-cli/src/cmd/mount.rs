@@ -32,6 +32,7 @@ struct Opts {
     allow_other: bool,
     default_permissions: bool,
     writeback: bool,
+    acl: bool,
 }
 
 fn parse_opts(list: &[String]) -> Result<Opts> {
@@ -40,6 +41,7 @@ fn parse_opts(list: &[String]) -> Result<Opts> {
         allow_other: false,
         default_permissions: false,
         writeback: true,
+        acl: false,
     };
     for item in list.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
         match item {
@@ -49,10 +51,12 @@ fn parse_opts(list: &[String]) -> Result<Opts> {
             "default_permissions" => o.default_permissions = true,
             "writeback" => o.writeback = true,
             "nowriteback" => o.writeback = false,
+            "acl" => o.acl = true,
+            "noacl" => o.acl = false,
             other => {
                 return Err(fail(
                     crate::exit::USAGE,
-                    format!("-o {other}: unknown mount option (ro, rw, allow_other, default_permissions, writeback, nowriteback)"),
+                    format!("-o {other}: unknown mount option (ro, rw, allow_other, default_permissions, writeback, nowriteback, acl, noacl)"),
                 ))
             }
         }
@@ -467,6 +471,7 @@ fn serve(a: &MountArgs, o: &Opts, codec: Codec) -> Result<()> {
         read_only,
         writeback: o.writeback && !read_only,
         seed: a.test_seed.seed,
+        acl: o.acl,
     };
     let fs = Arc::new(
         CryptFs::new(codec, &a.source, fs_opts.clone())
