@@ -215,14 +215,38 @@ impl OpenFile {
         }
         backing::write_at(&self.file, &bytes, 0)?;
         backing::set_len(&self.file, bytes.len() as u64)?;
-        if codec.profile() == Profile::V1 {
-            xattrs::rebind_file(codec, &self.file, &st.id, &id, rng)?;
-        }
-        st.id = id;
+        // Stored: the state follows at once, whatever becomes of the
+        // values below (one not moved answers EIO, SPEC §11.1).
+        let old = std::mem::replace(&mut st.id, id);
         st.size = 0;
         st.damaged = None;
         st.inherited_id = false;
+        if codec.profile() == Profile::V1 {
+            xattrs::rebind_file(codec, &self.file, &old, &id, rng)?;
+        }
         Ok(())
+    }
+
+    /// After a change that failed part way (a backing call answered an
+    /// error): the state becomes what is stored, header and trailer read
+    /// again, so that the mount never shows a size or an id its backing
+    /// file does not hold. A file left torn is damaged from here on (EIO,
+    /// named by fsck, mended by `fsck --repair`), as after a crash.
+    fn restate(&self, codec: &Codec, st: &mut FileState) {
+        match load_state(codec, &self.file) {
+            Ok(now) => {
+                st.id = now.id;
+                st.size = now.size;
+                st.damaged = now.damaged;
+                st.inherited_id = now.inherited_id;
+            }
+            Err(e) => {
+                st.damaged = Some(format!(
+                    "unreadable after a failed change (errno {})",
+                    e.code()
+                ))
+            }
+        }
     }
 
     /// Waits until chunks `first..=last` are free for this kind of use and takes them.
@@ -361,6 +385,7 @@ impl OpenFile {
         if old == 0 && g.inherited_id && g.effective_size_excluding(span) == 0 {
             // The first data of a file whose id came from storage (SPEC §7.1).
             if let Err(e) = self.renew_id(codec, &mut g, rng) {
+                self.restate(codec, &mut g);
                 self.release(&mut g, span);
                 return Err(e);
             }
@@ -382,10 +407,13 @@ impl OpenFile {
                 let tr = codec.encode_trailer(&id, end);
                 let at = codec.layout().stored_size(end) - tr.len() as u64;
                 if let Err(e) = backing::write_at(&self.file, &tr, at) {
+                    self.restate(codec, &mut g);
                     self.release(&mut g, span);
                     return Err(e.into());
                 }
             }
+        } else {
+            self.restate(codec, &mut g);
         }
         self.release(&mut g, span);
         res.map(|_| off)
@@ -398,6 +426,9 @@ impl OpenFile {
         let mut g = self.state.lock();
         let span = self.acquire(&mut g, 0, u64::MAX, true, new);
         let res = self.truncate_locked(codec, &mut g, new, rng);
+        if res.is_err() {
+            self.restate(codec, &mut g);
+        }
         self.release(&mut g, span);
         res
     }
@@ -411,6 +442,9 @@ impl OpenFile {
         } else {
             Ok(())
         };
+        if res.is_err() {
+            self.restate(codec, &mut g);
+        }
         self.release(&mut g, span);
         res
     }
