@@ -383,15 +383,9 @@ fn fstat_of_an_open_file_replaced_by_a_rename_answers_from_the_handle() {
     }
 }
 
-/// With the writeback cache the kernel keeps its own mtime for a regular
-/// file (our first reply, then its own clock on each write, sent back by
-/// setattr only when it changed): the mtime each file shows while
-/// mounted is the one it shows after a remount, whatever the order in
-/// which its data reached the daemon.
-#[test]
-fn mtimes_shown_while_mounted_are_the_stored_ones() {
+/// Files written every way a program writes: the names of the files made.
+fn write_every_way(m: &Mounted) -> [&'static str; 6] {
     use std::io::Write;
-    let m = Mounted::new(volume());
     let open = |rel: &str| {
         fs::OpenOptions::new()
             .create(true)
@@ -429,16 +423,61 @@ fn mtimes_shown_while_mounted_are_the_stored_ones() {
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
     open("dated").write_all(b"later").unwrap();
-    let names = ["small", "big", "synced", "cut", "grown", "dated"];
-    let mtime = |m: &Mounted, n: &str| {
-        let md = fs::metadata(m.p(n)).unwrap();
-        (md.mtime(), md.mtime_nsec(), md.len())
-    };
-    let shown: Vec<_> = names.iter().map(|n| mtime(&m, n)).collect();
+    ["small", "big", "synced", "cut", "grown", "dated"]
+}
+
+/// (mtime s, ns, ctime s, ns, size) of `n`.
+fn times(m: &Mounted, n: &str) -> (i64, i64, i64, i64, u64) {
+    let md = fs::metadata(m.p(n)).unwrap();
+    (
+        md.mtime(),
+        md.mtime_nsec(),
+        md.ctime(),
+        md.ctime_nsec(),
+        md.len(),
+    )
+}
+
+/// With the writeback cache the kernel keeps its own mtime for a regular
+/// file (our first reply, then its own clock on each write, sent back by
+/// setattr only when it changed): the mtime each file shows while
+/// mounted is the one it shows after a remount, whatever the order in
+/// which its data reached the daemon. Its ctime is the kernel's too, and
+/// no call sets a ctime: the one stored is when the daemon applied the
+/// kernel's times, never earlier than the one shown (README, caching).
+#[test]
+fn mtimes_shown_while_mounted_are_the_stored_ones() {
+    let m = Mounted::new(volume());
+    let names = write_every_way(&m);
+    let shown: Vec<_> = names.iter().map(|n| times(&m, n)).collect();
     let m = m.remount(fusecry_fuse::MountOptions::default());
-    let stored: Vec<_> = names.iter().map(|n| mtime(&m, n)).collect();
+    let stored: Vec<_> = names.iter().map(|n| times(&m, n)).collect();
+    for ((n, a), b) in names.iter().zip(&shown).zip(&stored) {
+        assert_eq!(
+            (a.0, a.1, a.4),
+            (b.0, b.1, b.4),
+            "{n}: (mtime s, ns, size) mounted, then remounted"
+        );
+        assert!(
+            (a.2, a.3) <= (b.2, b.3),
+            "{n}: ctime stored before the one shown"
+        );
+    }
+}
+
+/// Without the writeback cache every time is the daemon's: mtime and
+/// ctime shown while mounted are exactly the stored ones.
+#[test]
+fn without_writeback_ctimes_shown_are_the_stored_ones_too() {
+    let mut o = fusecry_fuse::MountOptions::default();
+    o.fs.writeback = false;
+    let m = Mounted::with(volume(), o.clone());
+    let names = write_every_way(&m);
+    let shown: Vec<_> = names.iter().map(|n| times(&m, n)).collect();
+    let m = m.remount(o);
+    let stored: Vec<_> = names.iter().map(|n| times(&m, n)).collect();
     assert_eq!(
         shown, stored,
-        "(mtime s, ns, size) of {names:?}: mounted, then remounted"
+        "(mtime s, ns, ctime s, ns, size) of {names:?}: mounted, then remounted"
     );
 }
