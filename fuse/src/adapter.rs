@@ -3,7 +3,7 @@
 //! With `--debug` every call is logged (operation, inode, offsets, sizes and
 //! names; never file content, keys or passwords).
 
-use crate::cryptfs::{time_arg, Caller, CryptFs};
+use crate::cryptfs::{time_arg, Caller, CryptFs, FsOptions};
 use fuser::{
     AccessFlags, Errno, FileHandle, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
     KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
@@ -15,8 +15,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-/// How long the kernel may cache entries and attributes.
-const TTL: Duration = Duration::from_secs(1);
+/// How long the kernel may cache entries and attributes where only this
+/// mount changes the volume: every change then passes through the kernel,
+/// which updates or drops what it cached; what it cannot see (atime moved
+/// by backing reads) may show this much late. securefs caches 30 s.
+pub const TTL_ALONE: Duration = Duration::from_secs(60);
+/// ... and where other writers share the ciphertext directory (`-o shared`).
+pub const TTL_SHARED: Duration = Duration::from_secs(1);
 /// Largest read and write the kernel sends us in one request.
 pub const MAX_IO: u32 = 1 << 20;
 
@@ -25,13 +30,20 @@ pub struct Adapter {
     fs: Arc<CryptFs>,
     writeback: bool,
     acl: bool,
+    /// Entry and attribute cache time.
+    ttl: Duration,
 }
 
 impl Adapter {
-    /// Wraps `fs`; `writeback` asks the kernel for its writeback cache,
-    /// `acl` for POSIX ACLs.
-    pub fn new(fs: Arc<CryptFs>, writeback: bool, acl: bool) -> Adapter {
-        Adapter { fs, writeback, acl }
+    /// Wraps `fs`, asking the kernel for what `opts` say (writeback cache,
+    /// POSIX ACLs, caching for a volume of its own or a shared one).
+    pub fn new(fs: Arc<CryptFs>, opts: &FsOptions) -> Adapter {
+        Adapter {
+            fs,
+            writeback: opts.writeback,
+            acl: opts.acl,
+            ttl: if opts.shared { TTL_SHARED } else { TTL_ALONE },
+        }
     }
 }
 
@@ -93,9 +105,10 @@ impl Filesystem for Adapter {
         }
         let _ = config.add_capabilities(want & config.capabilities());
         tracing::info!(
-            "mounted (writeback cache: {}, ACLs: {})",
+            "mounted (writeback cache: {}, ACLs: {}, attributes cached {} s)",
             self.writeback,
-            self.acl
+            self.acl,
+            self.ttl.as_secs()
         );
         Ok(())
     }
@@ -108,7 +121,7 @@ impl Filesystem for Adapter {
         trace_op!("lookup parent={} name={name:?}", parent.0);
         self.fs.touch();
         match self.fs.lookup(parent.0, name) {
-            Ok(a) => reply.entry(&TTL, &a, Generation(0)),
+            Ok(a) => reply.entry(&self.ttl, &a, Generation(0)),
             Err(e) => reply.error(self.fs.failed(parent.0, Some(name), "lookup", e)),
         }
     }
@@ -122,7 +135,7 @@ impl Filesystem for Adapter {
         trace_op!("getattr ino={}", ino.0);
         self.fs.touch();
         match self.fs.getattr(ino.0, fh.map(|f| f.0)) {
-            Ok(a) => reply.attr(&TTL, &a),
+            Ok(a) => reply.attr(&self.ttl, &a),
             Err(e) => reply.error(self.fs.failed(ino.0, None, "getattr", e)),
         }
     }
@@ -162,7 +175,7 @@ impl Filesystem for Adapter {
             caller(req),
         );
         match r {
-            Ok(a) => reply.attr(&TTL, &a),
+            Ok(a) => reply.attr(&self.ttl, &a),
             Err(e) => reply.error(self.fs.failed(ino.0, None, "setattr", e)),
         }
     }
@@ -192,7 +205,7 @@ impl Filesystem for Adapter {
             .fs
             .mknod(parent.0, name, mode, umask, rdev, caller(req))
         {
-            Ok(a) => reply.entry(&TTL, &a, Generation(0)),
+            Ok(a) => reply.entry(&self.ttl, &a, Generation(0)),
             Err(e) => reply.error(self.fs.failed(parent.0, Some(name), "mknod", e)),
         }
     }
@@ -209,7 +222,7 @@ impl Filesystem for Adapter {
         trace_op!("mkdir parent={} name={name:?} mode={mode:o}", parent.0);
         self.fs.touch();
         match self.fs.mkdir(parent.0, name, mode, umask, caller(req)) {
-            Ok(a) => reply.entry(&TTL, &a, Generation(0)),
+            Ok(a) => reply.entry(&self.ttl, &a, Generation(0)),
             Err(e) => reply.error(self.fs.failed(parent.0, Some(name), "mkdir", e)),
         }
     }
@@ -246,7 +259,7 @@ impl Filesystem for Adapter {
             .fs
             .symlink(parent.0, link_name, target.as_os_str(), caller(req))
         {
-            Ok(a) => reply.entry(&TTL, &a, Generation(0)),
+            Ok(a) => reply.entry(&self.ttl, &a, Generation(0)),
             Err(e) => reply.error(self.fs.failed(parent.0, None, "symlink", e)),
         }
     }
@@ -287,7 +300,7 @@ impl Filesystem for Adapter {
         trace_op!("link ino={} -> {}/{newname:?}", ino.0, newparent.0);
         self.fs.touch();
         match self.fs.link(ino.0, newparent.0, newname) {
-            Ok(a) => reply.entry(&TTL, &a, Generation(0)),
+            Ok(a) => reply.entry(&self.ttl, &a, Generation(0)),
             Err(e) => reply.error(self.fs.failed(ino.0, None, "link", e)),
         }
     }
@@ -439,7 +452,7 @@ impl Filesystem for Adapter {
         let r = self
             .fs
             .readdirplus(ino.0, fh.0, offset, |i, next, name, attr| {
-                reply.add(INodeNo(i), next, name, &TTL, attr, Generation(0))
+                reply.add(INodeNo(i), next, name, &self.ttl, attr, Generation(0))
             });
         match r {
             Ok(()) => reply.ok(),
@@ -545,9 +558,13 @@ impl Filesystem for Adapter {
             .fs
             .create(parent.0, name, mode, umask, flags, caller(req))
         {
-            Ok((a, fh)) => {
-                reply.created(&TTL, &a, Generation(0), FileHandle(fh), FopenFlags::empty())
-            }
+            Ok((a, fh)) => reply.created(
+                &self.ttl,
+                &a,
+                Generation(0),
+                FileHandle(fh),
+                FopenFlags::empty(),
+            ),
             Err(e) => reply.error(self.fs.failed(parent.0, Some(name), "create", e)),
         }
     }

@@ -76,6 +76,9 @@ pub struct FsOptions {
     /// POSIX ACLs (`-o acl`, `acl.rs`): stored encrypted, enforced by the
     /// kernel. Needs encrypted xattrs (fusecry/1 with encrypted names).
     pub acl: bool,
+    /// Other writers share the ciphertext directory (`-o shared`): the
+    /// kernel may cache entries and attributes 1 s instead of 60.
+    pub shared: bool,
 }
 
 /// The mounted volume.

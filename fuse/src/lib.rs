@@ -105,7 +105,7 @@ pub fn session(
     mountpoint: &Path,
     opts: &MountOptions,
 ) -> std::io::Result<Session<adapter::Adapter>> {
-    let a = adapter::Adapter::new(fs, opts.fs.writeback, opts.fs.acl);
+    let a = adapter::Adapter::new(fs, &opts.fs);
     Session::new(a, mountpoint, &config(opts))
 }
 

@@ -711,10 +711,17 @@ fn a_running_program_is_never_truncated() {
 /// index's 1 s rescan bound have passed.
 #[test]
 fn legacy_encrypted_names_follow_changes_through_and_behind_the_mount() {
-    let m = Mounted::new(Kind::Legacy {
-        cs: 4096,
-        names: true,
-    });
+    // Changes behind the mount: another writer, so `-o shared` (the kernel
+    // caches names 1 s).
+    let mut o = fusecry_fuse::MountOptions::default();
+    o.fs.shared = true;
+    let m = Mounted::with(
+        Kind::Legacy {
+            cs: 4096,
+            names: true,
+        },
+        o,
+    );
     fs::create_dir(m.p("d")).unwrap();
     for i in 0..300 {
         fs::write(m.p(&format!("d/f{i}")), format!("{i}")).unwrap();

@@ -33,6 +33,7 @@ struct Opts {
     default_permissions: bool,
     writeback: bool,
     acl: bool,
+    shared: bool,
 }
 
 fn parse_opts(list: &[String]) -> Result<Opts> {
@@ -42,6 +43,7 @@ fn parse_opts(list: &[String]) -> Result<Opts> {
         default_permissions: false,
         writeback: true,
         acl: false,
+        shared: false,
     };
     for item in list.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
         match item {
@@ -53,10 +55,11 @@ fn parse_opts(list: &[String]) -> Result<Opts> {
             "nowriteback" => o.writeback = false,
             "acl" => o.acl = true,
             "noacl" => o.acl = false,
+            "shared" => o.shared = true,
             other => {
                 return Err(fail(
                     crate::exit::USAGE,
-                    format!("-o {other}: unknown mount option (ro, rw, allow_other, default_permissions, writeback, nowriteback, acl, noacl)"),
+                    format!("-o {other}: unknown mount option (ro, rw, allow_other, default_permissions, writeback, nowriteback, acl, noacl, shared)"),
                 ))
             }
         }
@@ -472,6 +475,7 @@ fn serve(a: &MountArgs, o: &Opts, codec: Codec) -> Result<()> {
         writeback: o.writeback && !read_only,
         seed: a.test_seed.seed,
         acl: o.acl,
+        shared: o.shared,
     };
     let fs = Arc::new(
         CryptFs::new(codec, &a.source, fs_opts.clone())
@@ -574,4 +578,25 @@ pub fn umount(a: crate::cli::UmountArgs) -> Result<()> {
     // new mount at the same place cannot be hit by its cleanup.
     let _ = lock_mount_point(&a.mountpoint, Duration::from_secs(10));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(list: &[&str]) -> Result<Opts> {
+        parse_opts(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn mount_options_map_to_their_settings() {
+        let o = opts(&["ro", "allow_other", "acl", "shared", "nowriteback"]).unwrap();
+        assert_eq!(o.read_only, Some(true));
+        assert!(o.allow_other && o.acl && o.shared && !o.writeback);
+        let o = opts(&["acl", "noacl", "ro", "rw", " "]).unwrap();
+        assert!(!o.acl && !o.shared && o.writeback);
+        assert_eq!(o.read_only, Some(false));
+        let e = opts(&["sharde"]).err().unwrap().to_string();
+        assert!(e.contains("-o sharde: unknown mount option"), "{e}");
+    }
 }
