@@ -5,30 +5,47 @@
 # the plain backing directory, rounds interleaved, ciphertext on disk and on
 # tmpfs. Prints one markdown table per location (median ± half-range).
 #
-#   benches/mount-bench.sh [--rounds N] [--quick] [--out DIR]
+#   benches/mount-bench.sh [--rounds N] [--quick] [--out DIR] [--ceiling]
+#
+# --ceiling adds fusecry's own FUSE ceiling: the same mount built with the
+# bench-only `ceiling` feature (fusecry-format), whose chunks are copied
+# instead of encrypted and verified; same threads, request sizes and
+# backing calls.
 #
 # Needs root, /dev/fuse and the peers (../shared/bench/install-peers.sh, or
 # apt-get install gocryptfs securefs fio fuse3). Builds fusecry in release mode.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bench=${FSBENCH_DIR:-$here/../shared/bench}
-rounds=2; quick=(); out=/tmp/fusecry-mount-bench
+rounds=2; quick=(); out=/tmp/fusecry-mount-bench; ceiling=0
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) rounds=$2; shift 2;;
     --quick) quick=(--quick); shift;;
     --out) out=$2; shift 2;;
+    --ceiling) ceiling=1; shift;;
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
 (cd "$here" && cargo build --release -p fusecry)
 bin=/usr/local/bin/fusecry-bench
 install -m 755 "$here/target/release/fusecry" "$bin"
+systems=(fusecry gocryptfs securefs plain)
+if [ $ceiling = 1 ]; then
+  # Its own target dir: the feature must not reach the real build.
+  (cd "$here" && cargo build --release -p fusecry --features fusecry-format/ceiling --target-dir target/ceiling)
+  cbin=/usr/local/bin/fusecry-ceiling
+  install -m 755 "$here/target/ceiling/release/fusecry" "$cbin"
+  systems=(fusecry fusecry_ceiling gocryptfs securefs plain)
+fi
 mkdir -p "$out"
 declare -A INIT MOUNT UMOUNT
 INIT[fusecry]="printf '%s\n' \"\$BENCH_PW\" > \"\$RUNDIR/pw\" && $bin init \"\$CIPHERDIR\" -n --password-file \"\$RUNDIR/pw\""
 MOUNT[fusecry]="$bin mount \"\$CIPHERDIR\" \"\$MNT\" --password-file \"\$RUNDIR/pw\" --log \"\$RUNDIR/fusecry.log\""
 UMOUNT[fusecry]="$bin umount \"\$MNT\""
+INIT[fusecry_ceiling]="printf '%s\n' \"\$BENCH_PW\" > \"\$RUNDIR/pw\" && FUSECRY_CEILING=insecure /usr/local/bin/fusecry-ceiling init \"\$CIPHERDIR\" -n --password-file \"\$RUNDIR/pw\""
+MOUNT[fusecry_ceiling]="FUSECRY_CEILING=insecure /usr/local/bin/fusecry-ceiling mount \"\$CIPHERDIR\" \"\$MNT\" --password-file \"\$RUNDIR/pw\" --log \"\$RUNDIR/fusecry.log\""
+UMOUNT[fusecry_ceiling]="FUSECRY_CEILING=insecure /usr/local/bin/fusecry-ceiling umount \"\$MNT\""
 INIT[gocryptfs]='gocryptfs -init -q -extpass "echo $BENCH_PW" "$CIPHERDIR"'
 MOUNT[gocryptfs]='gocryptfs -q -nosyslog -extpass "echo $BENCH_PW" "$CIPHERDIR" "$MNT"'
 UMOUNT[gocryptfs]='fusermount3 -u "$MNT"'
@@ -42,7 +59,7 @@ for where in disk tmpfs; do
   if [ $where = disk ]; then work=/tmp/fsbench/work; else work=/dev/shm/fsbench-work; fi
   jsonl="$out/$where.jsonl"; : > "$jsonl"
   for r in $(seq 1 "$rounds"); do
-    for fs in fusecry gocryptfs securefs plain; do
+    for fs in "${systems[@]}"; do
       args=("${quick[@]}" --workdir "$work" --run-id "$r")
       [ -n "${INIT[$fs]}" ] && args+=(--init "${INIT[$fs]}")
       "$bench/fs-bench.sh" "${args[@]}" "$fs-$where" "${MOUNT[$fs]}" "${UMOUNT[$fs]}" >> "$jsonl" 2>>"$out/$where.log" || echo "$fs ($where) round $r failed: see $out/$where.log" >&2

@@ -36,6 +36,14 @@ pub use layout::Layout;
 pub use slots::{KeySlot, Secret};
 pub use vouch::{Trust, Vouch};
 
+/// True only in the benchmark build with the `ceiling` feature, whose
+/// chunks are copied instead of encrypted and never verified: what the
+/// mount costs without its chunk crypto, measured beside the real build
+/// (benches/README.md). Never enabled by any Cargo.toml of the workspace
+/// (features unify: it would reach every test); the CLI refuses to run
+/// such a build unless `FUSECRY_CEILING=insecure`.
+pub const CEILING: bool = cfg!(feature = "ceiling");
+
 /// Standard base64 (with padding) for byte fields of the conf.
 pub(crate) mod serde_b64 {
     use base64::engine::general_purpose::STANDARD;
@@ -66,5 +74,19 @@ pub(crate) mod serde_b64_opt {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
         super::serde_b64::deserialize(d).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The `ceiling` feature reaches a build only when asked for on the
+    /// command line; a test build with it would test nothing.
+    #[test]
+    #[allow(clippy::assertions_on_constants)] // constant per build: that is the check
+    fn test_builds_encrypt() {
+        assert!(
+            !crate::CEILING,
+            "built with the bench-only `ceiling` feature"
+        );
     }
 }

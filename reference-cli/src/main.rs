@@ -46,6 +46,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn main() {
     // Before anything else, while this is the only thread.
     secret::take_env_password();
+    if fusecry_format::CEILING && std::env::var("FUSECRY_CEILING").as_deref() != Ok("insecure") {
+        eprintln!(
+            "fusecry: this is the benchmark build with the `ceiling` feature: it copies chunks instead of encrypting them; set FUSECRY_CEILING=insecure to run it"
+        );
+        std::process::exit(exit::OTHER);
+    }
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         let code = e
