@@ -26,8 +26,10 @@ pub mod space;
 pub mod xattrs;
 
 pub use cryptfs::{CryptFs, FsOptions};
+/// The kernel's generic mount flags, as fuser names them (`MountOptions::flags`).
+pub use fuser::MountOption;
 
-use fuser::{Config, MountOption, Session, SessionACL};
+use fuser::{Config, Session, SessionACL};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -45,6 +47,8 @@ pub struct MountOptions {
     /// Have the kernel check permissions (`-o default_permissions`) even on
     /// a mount only root can use, where it is otherwise left off.
     pub default_permissions: bool,
+    /// The kernel's generic mount flags (nodev, nosuid, noexec, noatime...).
+    pub flags: Vec<MountOption>,
 }
 
 impl Default for MountOptions {
@@ -58,6 +62,7 @@ impl Default for MountOptions {
             threads: 4,
             fsname: "fusecry".into(),
             default_permissions: false,
+            flags: Vec::new(),
         }
     }
 }
@@ -73,6 +78,7 @@ fn config(opts: &MountOptions) -> Config {
             MountOption::RW
         },
     ];
+    c.mount_options.extend(opts.flags.iter().cloned());
     if kernel_checks_permissions(opts) {
         c.mount_options.push(MountOption::DefaultPermissions);
     }

@@ -297,6 +297,11 @@ pub struct MountArgs {
     /// Stay in the foreground and log to stderr.
     #[arg(short = 'f', long)]
     pub foreground: bool,
+    /// Tell systemd when the mount is ready (sd_notify READY=1 on
+    /// $NOTIFY_SOCKET; done whenever that is set). In the background the
+    /// command that started the daemon sends it, with MAINPID the daemon's.
+    #[arg(long)]
+    pub notify: bool,
     /// Mount options, comma separated: ro, rw, allow_other, default_permissions, writeback,
     /// nowriteback, acl (POSIX ACLs, stored encrypted; fusecry/1 with encrypted names), shared
     /// (another writer changes the ciphertext directory: names and attributes cached 1 s, not 60).

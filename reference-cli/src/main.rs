@@ -4,6 +4,7 @@ mod cli;
 mod cmd;
 mod confio;
 mod exit;
+mod helper;
 mod progress;
 mod rng;
 mod secret;
@@ -52,7 +53,16 @@ fn main() {
         );
         std::process::exit(exit::OTHER);
     }
-    let cli = Cli::parse();
+    // `fusecry SRC MNT -o ...` as mount.fuse3 runs it (fstab), and
+    // fstab-style key=value mount options (helper.rs).
+    let mut subcommands: Vec<String> = Cli::command()
+        .get_subcommands()
+        .flat_map(|c| {
+            std::iter::once(c.get_name().to_string()).chain(c.get_all_aliases().map(str::to_string))
+        })
+        .collect();
+    subcommands.push("help".into());
+    let cli = Cli::parse_from(helper::rewrite(std::env::args_os().collect(), &subcommands));
     if let Err(e) = run(cli) {
         let code = e
             .downcast_ref::<exit::Failure>()

@@ -34,6 +34,49 @@ struct Opts {
     writeback: bool,
     acl: bool,
     shared: bool,
+    /// The kernel's generic mount flags asked for (nodev, nosuid, ...).
+    flags: Vec<fusecry_fuse::MountOption>,
+}
+
+/// Options that mount(8), systemd or fstab keep for themselves, which the
+/// mount.fuse3 helper may still pass on: accepted and ignored.
+fn theirs(opt: &str) -> bool {
+    matches!(
+        opt,
+        "auto"
+            | "noauto"
+            | "nofail"
+            | "_netdev"
+            | "defaults"
+            | "user"
+            | "users"
+            | "nouser"
+            | "owner"
+            | "group"
+    ) || opt.starts_with("x-")
+        || opt.starts_with("comment=")
+}
+
+/// The kernel's generic mount flags: passed to the FUSE mount, or (for the
+/// atime variants the kernel decides alone) accepted and ignored.
+fn kernel_flag(opt: &str) -> Option<Option<fusecry_fuse::MountOption>> {
+    use fusecry_fuse::MountOption as M;
+    Some(Some(match opt {
+        "dev" => M::Dev,
+        "nodev" => M::NoDev,
+        "suid" => M::Suid,
+        "nosuid" => M::NoSuid,
+        "exec" => M::Exec,
+        "noexec" => M::NoExec,
+        "atime" => M::Atime,
+        "noatime" => M::NoAtime,
+        "dirsync" => M::DirSync,
+        "sync" => M::Sync,
+        "async" => M::Async,
+        "relatime" | "norelatime" | "strictatime" | "nostrictatime" | "lazytime" | "nolazytime"
+        | "diratime" | "nodiratime" | "silent" | "loud" => return Some(None),
+        _ => return None,
+    }))
 }
 
 fn parse_opts(list: &[String]) -> Result<Opts> {
@@ -44,6 +87,7 @@ fn parse_opts(list: &[String]) -> Result<Opts> {
         writeback: true,
         acl: false,
         shared: false,
+        flags: Vec::new(),
     };
     for item in list.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
         match item {
@@ -56,10 +100,12 @@ fn parse_opts(list: &[String]) -> Result<Opts> {
             "acl" => o.acl = true,
             "noacl" => o.acl = false,
             "shared" => o.shared = true,
+            other if theirs(other) => {}
+            other if kernel_flag(other).is_some() => o.flags.extend(kernel_flag(other).flatten()),
             other => {
                 return Err(fail(
                     crate::exit::USAGE,
-                    format!("-o {other}: unknown mount option (ro, rw, allow_other, default_permissions, writeback, nowriteback, acl, noacl, shared)"),
+                    format!("-o {other}: unknown mount option (ro, rw, allow_other, default_permissions, writeback, nowriteback, acl, noacl, shared, the kernel's nodev/nosuid/noexec/noatime/sync/dirsync, and fstab's passfile=, extpass=, keyfile=, conf=, idle=)"),
                 ))
             }
         }
@@ -130,6 +176,33 @@ fn read_only_for(
             crate::trust::require_write(conf, t, consent)?;
             Ok(false)
         }
+    }
+}
+
+/// Whether to tell systemd the mount is ready: asked for, or a service
+/// manager waits for it (sd_notify(3): NOTIFY_SOCKET set).
+fn notifying(a: &MountArgs) -> bool {
+    a.notify || std::env::var_os("NOTIFY_SOCKET").is_some()
+}
+
+/// sd_notify READY=1 (with the daemon's pid when it is another process),
+/// then NOTIFY_SOCKET leaves the environment: nothing started later sends
+/// on it.
+fn notify_ready(a: &MountArgs, daemon: Option<u32>) {
+    if !notifying(a) {
+        return;
+    }
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        eprintln!("fusecry: --notify: NOTIFY_SOCKET is not set, nothing to tell");
+        return;
+    }
+    use sd_notify::NotifyState;
+    let mut states = vec![NotifyState::Ready];
+    if let Some(pid) = daemon {
+        states.push(NotifyState::MainPid(pid));
+    }
+    if let Err(e) = sd_notify::notify(true, &states) {
+        eprintln!("fusecry: --notify: cannot tell the service manager: {e}");
     }
 }
 
@@ -232,6 +305,8 @@ fn daemon_command(a: &MountArgs, o: &Opts, conf_path: &Path) -> Result<Command> 
     // Already gone from this process's environment (secret::take_env_password);
     // said again here, where it matters.
     cmd.env_remove(crate::secret::ENV_PASSWORD);
+    // Readiness is this process's to tell (notify_ready), not the daemon's.
+    cmd.env_remove("NOTIFY_SOCKET");
     cmd.arg("mount")
         .arg(abs(&a.source))
         .arg(abs(&a.mountpoint))
@@ -304,6 +379,13 @@ fn reexec_as_daemon(
     use std::os::unix::net::UnixStream;
     use std::os::unix::process::CommandExt;
     let mut cmd = daemon_command(a, o, conf_path)?;
+    if notifying(a) {
+        // The same process after the exec: it tells systemd itself.
+        if let Some(s) = std::env::var_os("NOTIFY_SOCKET") {
+            cmd.env("NOTIFY_SOCKET", s);
+        }
+        cmd.arg("--notify");
+    }
     let (reader, mut writer) = UnixStream::pair()?;
     if let Some(p) = daemon_password(a, password)? {
         // Never blocks: nobody reads before the exec. A password larger
@@ -363,6 +445,7 @@ fn daemonize(
     let start = Instant::now();
     loop {
         if is_mounted(&a.mountpoint) {
+            notify_ready(a, Some(child.id()));
             eprintln!(
                 "mounted {} at {} (log: {})",
                 a.source.display(),
@@ -487,6 +570,7 @@ fn serve(a: &MountArgs, o: &Opts, codec: Codec) -> Result<()> {
         default_permissions: o.default_permissions,
         threads: a.threads,
         fsname: a.source.canonicalize()?.to_string_lossy().into_owned(),
+        flags: o.flags.clone(),
     };
     let mut session = fusecry_fuse::session(fs.clone(), &a.mountpoint, &mopts).map_err(|e| {
         fail(
@@ -500,6 +584,11 @@ fn serve(a: &MountArgs, o: &Opts, codec: Codec) -> Result<()> {
         a.mountpoint.display(),
         a.threads
     );
+    // A background daemon does not notify: its parent does, once it sees
+    // the mount. One exec'd in place of a -f mount is told to (--notify).
+    if !a.daemon || a.notify {
+        notify_ready(a, None);
+    }
     let unmounter = Arc::new(Mutex::new(session.unmount_callable()));
     let mnt = a.mountpoint.canonicalize()?;
     {
@@ -596,6 +685,23 @@ mod tests {
         let o = opts(&["acl", "noacl", "ro", "rw", " "]).unwrap();
         assert!(!o.acl && !o.shared && o.writeback);
         assert_eq!(o.read_only, Some(false));
+        let o = opts(&[
+            "nofail",
+            "_netdev",
+            "x-systemd.automount",
+            "noauto",
+            "nosuid",
+            "nodev",
+            "relatime",
+        ])
+        .unwrap();
+        assert_eq!(
+            o.flags,
+            [
+                fusecry_fuse::MountOption::NoSuid,
+                fusecry_fuse::MountOption::NoDev
+            ]
+        );
         let e = opts(&["sharde"]).err().unwrap().to_string();
         assert!(e.contains("-o sharde: unknown mount option"), "{e}");
     }
