@@ -48,9 +48,14 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) on stdout.
+    /// Print the man page (roff) on stdout, or with --out-dir write one
+    /// page per command: fusecry(1), fusecry-mount(1), fusecry-key-add(1), ...
     #[command(hide = true)]
-    Man,
+    Man {
+        /// Write every page into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 /// Where the password or key comes from. Prefer a prompt, --password-file,

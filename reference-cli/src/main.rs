@@ -37,11 +37,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Man => {
+        Command::Man { out_dir: None } => {
             clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
             Ok(())
         }
+        Command::Man { out_dir: Some(dir) } => write_man_pages(Cli::command(), &dir),
     }
+}
+
+/// Writes the man page of `cmd` as `DIR/<name>.1`, then one per
+/// subcommand (`fusecry-mount.1`, `fusecry-key-add.1`), skipping hidden
+/// ones and clap's `help`.
+fn write_man_pages(cmd: clap::Command, dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let name = cmd.get_name().to_string();
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut page)?;
+    std::fs::write(dir.join(format!("{name}.1")), page)?;
+    for sub in cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+    {
+        let full = format!("{name}-{}", sub.get_name());
+        let bin = format!("{} {}", name.replace('-', " "), sub.get_name());
+        let sub = sub.clone().name(full).bin_name(bin);
+        write_man_pages(sub.version(env!("CARGO_PKG_VERSION")), dir)?;
+    }
+    Ok(())
 }
 
 fn main() {
