@@ -40,7 +40,7 @@ impl Adapter {
     pub fn new(fs: Arc<CryptFs>, opts: &FsOptions) -> Adapter {
         Adapter {
             fs,
-            writeback: opts.writeback,
+            writeback: opts.writeback && !opts.shared,
             acl: opts.acl,
             ttl: if opts.shared { TTL_SHARED } else { TTL_ALONE },
         }

@@ -77,7 +77,9 @@ pub struct FsOptions {
     /// kernel. Needs encrypted xattrs (fusecry/1 with encrypted names).
     pub acl: bool,
     /// Other writers share the ciphertext directory (`-o shared`): the
-    /// kernel may cache entries and attributes 1 s instead of 60.
+    /// kernel may cache entries and attributes 1 s instead of 60, and gets
+    /// no writeback cache (under which it trusts its own sizes and pages,
+    /// and would read another writer's file cut to the old size).
     pub shared: bool,
 }
 
@@ -151,7 +153,8 @@ pub fn time_arg(t: Option<fuser::TimeOrNow>) -> Time {
 
 impl CryptFs {
     /// A filesystem over the backing directory `root`, opened with `codec`.
-    pub fn new(codec: Codec, root_path: &Path, opts: FsOptions) -> std::io::Result<CryptFs> {
+    pub fn new(codec: Codec, root_path: &Path, mut opts: FsOptions) -> std::io::Result<CryptFs> {
+        opts.writeback &= !opts.shared;
         let root = Dir::open_root(root_path)
             .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", root_path.display())))?;
         let meta = root

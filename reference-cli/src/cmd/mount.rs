@@ -555,7 +555,8 @@ fn serve(a: &MountArgs, o: &Opts, codec: Codec) -> Result<()> {
     let read_only = o.read_only.unwrap_or(false);
     let fs_opts = FsOptions {
         read_only,
-        writeback: o.writeback && !read_only,
+        // Shared: the kernel must not trust its own sizes and pages (close-to-open).
+        writeback: o.writeback && !read_only && !o.shared,
         seed: a.test_seed.seed,
         acl: o.acl,
         shared: o.shared,
