@@ -20,8 +20,11 @@ use std::time::{Duration, SystemTime};
 /// which updates or drops what it cached; what it cannot see (atime moved
 /// by backing reads) may show this much late. securefs caches 30 s.
 pub const TTL_ALONE: Duration = Duration::from_secs(60);
-/// ... and where other writers share the ciphertext directory (`-o shared`).
-pub const TTL_SHARED: Duration = Duration::from_secs(1);
+/// ... and where other writers share the ciphertext directory (`-o shared`):
+/// none, so that every open looks the file up again and takes the size the
+/// other writer left (close-to-open; the kernel refreshes no attributes at
+/// open on its own). gocryptfs `-sharedstorage` does the same.
+pub const TTL_SHARED: Duration = Duration::ZERO;
 /// Largest read and write the kernel sends us in one request.
 pub const MAX_IO: u32 = 1 << 20;
 

@@ -77,9 +77,10 @@ pub struct FsOptions {
     /// kernel. Needs encrypted xattrs (fusecry/1 with encrypted names).
     pub acl: bool,
     /// Other writers share the ciphertext directory (`-o shared`): the
-    /// kernel may cache entries and attributes 1 s instead of 60, and gets
-    /// no writeback cache (under which it trusts its own sizes and pages,
-    /// and would read another writer's file cut to the old size).
+    /// kernel caches no entries or attributes (60 s otherwise) and gets no
+    /// writeback cache (under which it trusts its own sizes and pages, and
+    /// would read another writer's file cut to the old size); released
+    /// files leave no cached size.
     pub shared: bool,
 }
 
@@ -1176,10 +1177,15 @@ impl CryptFs {
     pub fn release(&self, fh: u64) {
         if let Some((ino, of)) = self.handles.release_file(fh) {
             // Keep the verified size: the next stat needs no trailer read.
-            if of.damage().is_none() {
+            // Not where another writer may have changed the file while it
+            // was open (the size known here would then be cached under the
+            // other writer's stamp), nor when the stored length says so.
+            if of.damage().is_none() && !self.opts.shared {
                 if let Ok(m) = backing::fstat(&of.file) {
-                    if let Some(n) = self.inodes.lock().get_mut(ino) {
-                        n.size_cache = Some((stamp(&m), of.size()));
+                    if self.codec.layout().stored_size(of.size()) == m.len() {
+                        if let Some(n) = self.inodes.lock().get_mut(ino) {
+                            n.size_cache = Some((stamp(&m), of.size()));
+                        }
                     }
                 }
             }

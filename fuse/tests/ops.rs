@@ -707,12 +707,12 @@ fn a_running_program_is_never_truncated() {
 
 /// Legacy 0.11 encrypted names are found through a per-directory index
 /// (`legacy_names`): changes through the mount keep it exact, and changes
-/// made behind the mount are seen once the kernel's 1 s entry cache and the
-/// index's 1 s rescan bound have passed.
+/// made behind the mount (on a `-o shared` mount, whose kernel caches no
+/// names) are seen once the index's 1 s rescan bound has passed.
 #[test]
 fn legacy_encrypted_names_follow_changes_through_and_behind_the_mount() {
     // Changes behind the mount: another writer, so `-o shared` (the kernel
-    // caches names 1 s).
+    // caches no names).
     let mut o = fusecry_fuse::MountOptions::default();
     o.fs.shared = true;
     let m = Mounted::with(
