@@ -11,7 +11,7 @@
 //!   trip, then a flipped, cut or extended value, or the value under another
 //!   name or file (SPEC §11.1 binding), must be refused.
 #![no_main]
-use fusecry_format::xattr::{Owner, DISK_PREFIX, NAME_MAX};
+use fusecry_format::xattr::{Owner, ACL_NAMES, DISK_PREFIX, NAME_MAX};
 use fusecry_format::{Codec, FileId};
 use fusecry_format_fuzz::{edit_b32, legacy, v1, Cursor, DetRng};
 use libfuzzer_sys::fuzz_target;
@@ -50,6 +50,11 @@ fn names(c: &Codec, payload: &[u8]) {
     assert!(
         disk.starts_with(DISK_PREFIX) && disk.len() <= 255,
         "{disk:?}"
+    );
+    // Stored only in the user namespace, or as one of the two POSIX ACLs.
+    assert!(
+        !c.encrypts_xattrs() || name.starts_with("user.") || ACL_NAMES.contains(&&*name),
+        "accepted {name:?}"
     );
     assert_eq!(
         c.encrypt_xattr_name(&name).unwrap(),
