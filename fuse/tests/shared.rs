@@ -26,6 +26,22 @@ fn shared() -> MountOptions {
     o
 }
 
+/// Two `-o shared` mounts of one new volume.
+fn two_mounts() -> (Mounted, Mounted) {
+    let a = Mounted::with(
+        Kind::V1 {
+            cs: 4096,
+            names: true,
+        },
+        shared(),
+    );
+    let btmp = tempfile::tempdir().unwrap();
+    let bmnt = btmp.path().join("mnt");
+    fs::create_dir(&bmnt).unwrap();
+    let b = Mounted::mount_existing(btmp, a.cipher.clone(), bmnt, a.codec.clone(), shared());
+    (a, b)
+}
+
 /// The names in `dir` (a mount's view), sorted.
 fn listing(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
@@ -40,17 +56,7 @@ fn listing(dir: &Path) -> Vec<String> {
 fn two_shared_mounts_see_each_others_changes() {
     let seed = common::outcome::seed("FUSECRY_SHARED_SEED");
     println!("shared mounts seed {seed}");
-    let a = Mounted::with(
-        Kind::V1 {
-            cs: 4096,
-            names: true,
-        },
-        shared(),
-    );
-    let btmp = tempfile::tempdir().unwrap();
-    let bmnt = btmp.path().join("mnt");
-    fs::create_dir(&bmnt).unwrap();
-    let b = Mounted::mount_existing(btmp, a.cipher.clone(), bmnt, a.codec.clone(), shared());
+    let (a, b) = two_mounts();
     let mnts = [a.mnt.clone(), b.mnt.clone()];
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     // name -> content; "d" holds the directories made.
@@ -133,17 +139,7 @@ fn two_shared_mounts_see_each_others_changes() {
 #[test]
 fn a_file_replaced_on_one_mount_while_open_on_the_other_is_old_new_or_eio() {
     use std::os::unix::fs::FileExt;
-    let a = Mounted::with(
-        Kind::V1 {
-            cs: 4096,
-            names: true,
-        },
-        shared(),
-    );
-    let btmp = tempfile::tempdir().unwrap();
-    let bmnt = btmp.path().join("mnt");
-    fs::create_dir(&bmnt).unwrap();
-    let b = Mounted::mount_existing(btmp, a.cipher.clone(), bmnt, a.codec.clone(), shared());
+    let (a, b) = two_mounts();
     let old: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
     let new: Vec<u8> = (0..70_000u32).map(|i| (i % 241) as u8 ^ 0x5a).collect();
     for by_rename in [false, true] {

@@ -4,30 +4,16 @@
 
 mod common;
 
-use common::{fusecry_in, is_mounted, wait_for, BIN, CHEAP, LIMIT};
+use common::{fusecry_in, is_mounted, run_limited, wait_for, BIN, CHEAP, LIMIT};
 use std::fs;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Runs `cmd` to completion within [`LIMIT`]; returns (success, stderr).
-fn run_limited(cmd: &mut Command) -> (bool, String) {
-    let mut c = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while c.try_wait().unwrap().is_none() {
-        if start.elapsed() > LIMIT {
-            let _ = c.kill();
-            panic!("{cmd:?} did not finish within {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let out = c.wait_with_output().unwrap();
+/// Runs `cmd` within the limit; returns (success, stderr).
+fn run_ok(cmd: &mut Command) -> (bool, String) {
+    let out = run_limited(cmd);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -110,7 +96,7 @@ fn an_fstab_line_mounts_through_mount_fuse3() {
     .unwrap();
     let _installed = Installed::new();
     let _unmount = Unmount(&m);
-    let (ok, err) = run_limited(Command::new("mount").arg("--fstab").arg(&fstab).arg(&m));
+    let (ok, err) = run_ok(Command::new("mount").arg("--fstab").arg(&fstab).arg(&m));
     assert!(ok, "mount --fstab failed: {err}");
     wait_for("the fstab mount", || is_mounted(&m));
     let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -128,7 +114,7 @@ fn an_fstab_line_mounts_through_mount_fuse3() {
     }
     fs::write(m.join("f"), b"through fstab").unwrap();
     // A plain umount(8), as systemd does at shutdown.
-    let (ok, err) = run_limited(Command::new("umount").arg(&m));
+    let (ok, err) = run_ok(Command::new("umount").arg(&m));
     assert!(ok, "umount failed: {err}");
     wait_for("the unmount", || !is_mounted(&m));
     // The file is in the volume: mount it by hand and read it back.

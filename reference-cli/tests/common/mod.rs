@@ -24,10 +24,18 @@ pub const LIMIT: Duration = Duration::from_secs(60);
 /// Runs fusecry in `dir` with `args`, without standard input or a password
 /// in the environment, killed after [`LIMIT`] (a hang is a failure).
 pub fn fusecry_in(dir: &Path, args: &[&str]) -> Output {
-    let mut c = Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .env_remove("FUSECRY_PASSWORD")
+    run_limited(
+        Command::new(BIN)
+            .args(args)
+            .current_dir(dir)
+            .env_remove("FUSECRY_PASSWORD"),
+    )
+}
+
+/// Runs `cmd` without standard input to its end, capturing its output;
+/// killed after [`LIMIT`] (a hang is a failure).
+pub fn run_limited(cmd: &mut Command) -> Output {
+    let mut c = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -37,7 +45,7 @@ pub fn fusecry_in(dir: &Path, args: &[&str]) -> Output {
     while c.try_wait().unwrap().is_none() {
         if start.elapsed() > LIMIT {
             let _ = c.kill();
-            panic!("fusecry {args:?} did not finish within {LIMIT:?}");
+            panic!("{cmd:?} did not finish within {LIMIT:?}");
         }
         std::thread::sleep(Duration::from_millis(5));
     }
