@@ -49,7 +49,6 @@ pub fn rewrite(args: Vec<OsString>, subcommands: &[String]) -> Vec<OsString> {
     }
     let mut kept: Vec<String> = Vec::new();
     let mut flags: Vec<OsString> = Vec::new();
-    let mut rest = rest.peekable();
     while let Some(a) = rest.next() {
         // `-o LIST` or `-oLIST`; anything else passes through.
         let list = match a.to_str() {

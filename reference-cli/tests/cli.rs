@@ -2,6 +2,7 @@
 //! stderr messages, conf lookup, streams, keys, names, info, fsck, and the
 //! legacy 0.11 vectors in shared/vectors/legacy.
 
+mod common;
 mod planted;
 
 use sha2::{Digest, Sha256};
@@ -9,14 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const CHEAP: [&str; 6] = [
-    "--argon2-memory",
-    "64",
-    "--argon2-iterations",
-    "1",
-    "--argon2-lanes",
-    "1",
-];
+use common::CHEAP;
 
 const LEGACY_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors/legacy");
 

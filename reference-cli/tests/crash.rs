@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{is_mounted, wait_for, BIN, CHEAP, LIMIT};
+use common::{is_mounted, wait_for, Env, BIN, CHEAP, LIMIT};
 
 const CS: u64 = 4096;
 
@@ -238,32 +238,7 @@ fn step(mnt: &Path, m: &Mutex<Model>, rng: &mut Rng) -> bool {
     }
 }
 
-struct Env {
-    _tmp: tempfile::TempDir,
-    cipher: PathBuf,
-    mnt: PathBuf,
-    pw: PathBuf,
-    log: PathBuf,
-}
-
 impl Env {
-    fn new() -> Env {
-        let tmp = tempfile::tempdir().unwrap();
-        let cipher = tmp.path().join("cipher");
-        let mnt = tmp.path().join("mnt");
-        fs::create_dir(&mnt).unwrap();
-        let pw = tmp.path().join("pw");
-        fs::write(&pw, "crash password\n").unwrap();
-        let log = tmp.path().join("mount.log");
-        Env {
-            _tmp: tmp,
-            cipher,
-            mnt,
-            pw,
-            log,
-        }
-    }
-
     /// A background mount (the first one creates the volume).
     fn mount(&self, extra: &[&str]) {
         let mut a = vec![
@@ -336,14 +311,6 @@ impl Env {
         let v = serde_json::from_slice(&o.stdout)
             .unwrap_or_else(|e| panic!("fsck --json: {e}: {}", String::from_utf8_lossy(&o.stderr)));
         (o.status.code(), v)
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if is_mounted(&self.mnt) {
-            let _ = nix::mount::umount2(&self.mnt, nix::mount::MntFlags::MNT_DETACH);
-        }
     }
 }
 
@@ -509,7 +476,7 @@ fn watchdog(mnt: PathBuf, seed: u64, limit: Duration) {
 }
 
 fn run(seed: u64, kills: u64) {
-    let e = Env::new();
+    let e = Env::new("crash password");
     watchdog(
         e.mnt.clone(),
         seed,
@@ -567,7 +534,7 @@ fn crash_matrix() {
 /// strace.
 #[test]
 fn fsync_and_fsyncdir_reach_the_backing_store() {
-    let e = Env::new();
+    let e = Env::new("crash password");
     e.mount(&["--chunk-size", "4096"]);
     e.umount();
     let trace = e.cipher.parent().unwrap().join("strace.log");

@@ -3,7 +3,10 @@
 //! SIGTERM, and a SIGKILL in the middle of a write followed by fsck.
 //! Every mount is undone by a drop guard.
 
+mod common;
 mod planted;
+
+use common::{is_mounted, wait_for, Env, BIN, CHEAP};
 
 use std::fs;
 use std::io::Write;
@@ -12,77 +15,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_fusecry");
-const CHEAP: [&str; 6] = [
-    "--argon2-memory",
-    "64",
-    "--argon2-iterations",
-    "1",
-    "--argon2-lanes",
-    "1",
-];
-
+/// Runs fusecry without a password in the environment, under the limit.
 fn fusecry(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("FUSECRY_PASSWORD")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    common::fusecry_in(Path::new("/"), args)
 }
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-fn is_mounted(mnt: &Path) -> bool {
-    let Ok(c) = mnt.canonicalize() else {
-        return false;
-    };
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(c.to_str().unwrap()))
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A temp dir with cipher/, mnt/ and a password file; unmounts mnt on drop.
-struct Env {
-    tmp: tempfile::TempDir,
-    cipher: PathBuf,
-    mnt: PathBuf,
-    pw: PathBuf,
-    log: PathBuf,
-}
-
 impl Env {
-    fn new() -> Env {
-        let tmp = tempfile::tempdir().unwrap();
-        let cipher = tmp.path().join("cipher");
-        let mnt = tmp.path().join("mnt");
-        fs::create_dir(&mnt).unwrap();
-        let pw = tmp.path().join("pw");
-        fs::write(&pw, "mount password\n").unwrap();
-        let log = tmp.path().join("mount.log");
-        Env {
-            tmp,
-            cipher,
-            mnt,
-            pw,
-            log,
-        }
-    }
-
     fn mount(&self, extra: &[&str]) -> Output {
         let mut args = vec![
             "mount",
@@ -145,17 +87,9 @@ impl Env {
     }
 }
 
-impl Drop for Env {
-    fn drop(&mut self) {
-        if is_mounted(&self.mnt) {
-            let _ = nix::mount::umount2(&self.mnt, nix::mount::MntFlags::MNT_DETACH);
-        }
-    }
-}
-
 #[test]
 fn first_mount_creates_then_remount_reads_back() {
-    let e = Env::new();
+    let e = Env::new("mount password");
     // Names are encrypted without being asked for.
     e.mounted(&["--chunk-size", "4096"]);
     let conf: serde_json::Value =
@@ -185,7 +119,7 @@ fn first_mount_creates_then_remount_reads_back() {
 
 #[test]
 fn plain_names_only_when_asked_for() {
-    let e = Env::new();
+    let e = Env::new("mount password");
     e.mounted(&["--plain-names"]);
     fs::write(e.mnt.join("visible.txt"), b"x").unwrap();
     e.umount();
@@ -202,7 +136,7 @@ fn plain_names_only_when_asked_for() {
 /// given with --conf, every entry is there.
 #[test]
 fn missing_conf_on_a_non_empty_volume_is_refused() {
-    let e = Env::new();
+    let e = Env::new("mount password");
     e.mounted(&[]);
     fs::create_dir_all(e.mnt.join("docs/deep")).unwrap();
     fs::write(e.mnt.join("docs/deep/a.txt"), b"alpha").unwrap();
@@ -285,7 +219,7 @@ fn holds_no_secret(pid: u32, secret: &str) {
 /// (where the process that was started becomes the daemon).
 #[test]
 fn the_daemon_environment_holds_no_password() {
-    let e = Env::new();
+    let e = Env::new("mount password");
     let secret = "env-only password 7d1f";
     let with_env = |extra: &[&str]| {
         let mut c = Command::new(BIN);
@@ -334,7 +268,7 @@ fn walk(d: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn wrong_password_or_missing_key_never_mounts() {
-    let e = Env::new();
+    let e = Env::new("mount password");
     e.mounted(&[]);
     e.umount();
     fs::write(&e.pw, "not the password\n").unwrap();
@@ -363,7 +297,7 @@ fn wrong_password_or_missing_key_never_mounts() {
 
 #[test]
 fn read_only_and_debug_logging() {
-    let e = Env::new();
+    let e = Env::new("mount password");
     e.mounted(&[]);
     fs::write(e.mnt.join("f"), b"secret content 12345").unwrap();
     e.umount();
@@ -394,7 +328,7 @@ fn read_only_and_debug_logging() {
 #[test]
 fn read_only_backing_directory_mounts_read_only() {
     use nix::mount::{mount, umount2, MntFlags, MsFlags};
-    let mut e = Env::new();
+    let mut e = Env::new("mount password");
     e.mounted(&[]);
     fs::write(e.mnt.join("f"), b"kept").unwrap();
     e.umount();
@@ -432,7 +366,7 @@ fn read_only_backing_directory_mounts_read_only() {
 
 #[test]
 fn idle_timeout_unmounts() {
-    let e = Env::new();
+    let e = Env::new("mount password");
     e.mounted(&["--idle", "1s"]);
     fs::write(e.mnt.join("f"), b"x").unwrap();
     wait_for("idle unmount", || !is_mounted(&e.mnt));
@@ -441,7 +375,7 @@ fn idle_timeout_unmounts() {
 
 #[test]
 fn sigterm_unmounts_cleanly() {
-    let e = Env::new();
+    let e = Env::new("mount password");
     e.mounted(&[]);
     e.umount();
     let mut child = e.foreground(&[]);
@@ -460,7 +394,7 @@ fn sigterm_unmounts_cleanly() {
 
 #[test]
 fn umount_of_something_not_mounted_fails() {
-    let e = Env::new();
+    let e = Env::new("mount password");
     let o = fusecry(&["umount", s(&e.mnt)]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not mounted"));
@@ -468,7 +402,7 @@ fn umount_of_something_not_mounted_fails() {
 
 #[test]
 fn sigkill_mid_write_leaves_other_files_intact_and_fsck_names_the_torn_file() {
-    let e = Env::new();
+    let e = Env::new("mount password");
     e.mounted(&["--chunk-size", "4096"]);
     e.umount();
     // No writeback cache: every write goes straight to the daemon.
@@ -586,7 +520,7 @@ fn assert_refused(e: &Env, o: &Output, why: &str) {
 #[test]
 fn legacy_rsa_conf_planted_mounts_read_only() {
     use fusecry_format::stream::{encrypt_to_vec, Target};
-    let e = Env::new();
+    let e = Env::new("mount password");
     planted::victim_keys(e.tmp.path());
     fs::create_dir(&e.cipher).unwrap();
     let (conf, keys) = planted::legacy_rsa_conf(e.tmp.path());
@@ -633,7 +567,7 @@ fn legacy_rsa_conf_planted_mounts_read_only() {
 #[test]
 fn rsa_conf_swap_refuses_a_read_write_mount() {
     use fusecry_format::name::{DirIv, CONF_NAME, DIRIV_NAME};
-    let e = Env::new();
+    let e = Env::new("mount password");
     planted::victim_keys(e.tmp.path());
     fs::create_dir(&e.cipher).unwrap();
     let (c, _) = planted::rsa_conf_swap(e.tmp.path());
@@ -669,7 +603,7 @@ fn rsa_conf_swap_refuses_a_read_write_mount() {
 
 #[test]
 fn subdirectory_mount_with_conf() {
-    let e = Env::new();
+    let e = Env::new("mount password");
     e.mounted(&["-n"]);
     fs::create_dir_all(e.mnt.join("projects/alpha")).unwrap();
     fs::write(e.mnt.join("projects/alpha/plan.txt"), b"plan").unwrap();
@@ -749,7 +683,7 @@ fn migrate_every_legacy_volume() {
     for case in &cases {
         let man: serde_json::Value =
             serde_json::from_slice(&fs::read(case.join("manifest.json")).unwrap()).unwrap();
-        let e = Env::new();
+        let e = Env::new("mount password");
         Command::new("tar")
             .arg("-xf")
             .arg(case.join("volume.tar"))

@@ -1,8 +1,10 @@
 //! Helpers shared by repair.rs and crash.rs: running the CLI under a time
 //! limit, and watching a mount point.
 
+#![allow(dead_code)] // each test file uses a part
+
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -53,7 +55,6 @@ pub fn run_limited(cmd: &mut Command) -> Output {
 }
 
 /// Whether something is mounted at `mnt`.
-#[allow(dead_code)]
 pub fn is_mounted(mnt: &Path) -> bool {
     let c = mnt.canonicalize().unwrap_or(mnt.to_path_buf());
     fs::read_to_string("/proc/self/mountinfo")
@@ -63,11 +64,48 @@ pub fn is_mounted(mnt: &Path) -> bool {
 }
 
 /// Waits until `f` holds, at most [`LIMIT`].
-#[allow(dead_code)]
 pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
         assert!(start.elapsed() < LIMIT, "timed out: {what}");
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A temp dir with `mnt/`, a password file holding `password`, and the
+/// paths of `cipher/` (made by the first mount) and a log; unmounts `mnt`
+/// (lazily) on drop.
+pub struct Env {
+    pub tmp: tempfile::TempDir,
+    pub cipher: PathBuf,
+    pub mnt: PathBuf,
+    pub pw: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Env {
+    pub fn new(password: &str) -> Env {
+        let tmp = tempfile::tempdir().unwrap();
+        let cipher = tmp.path().join("cipher");
+        let mnt = tmp.path().join("mnt");
+        fs::create_dir(&mnt).unwrap();
+        let pw = tmp.path().join("pw");
+        fs::write(&pw, format!("{password}\n")).unwrap();
+        let log = tmp.path().join("mount.log");
+        Env {
+            tmp,
+            cipher,
+            mnt,
+            pw,
+            log,
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if is_mounted(&self.mnt) {
+            let _ = nix::mount::umount2(&self.mnt, nix::mount::MntFlags::MNT_DETACH);
+        }
     }
 }
