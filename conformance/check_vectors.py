@@ -579,6 +579,54 @@ def v1_name_decode(c, diriv, disk, sidecar):
     return check_plain_name(b, "BadName")
 
 
+# §10.1: the markers sync tools add to the names of their conflict copies.
+MARKER = (r"(?:\.sync-conflict-[0-9]{8}-[0-9]{6}-[A-Z0-9]{7}"
+          r"| \((?:[^()/]{1,64}'s )?conflicted copy [0-9]{4}-[0-9]{2}-[0-9]{2}(?: [0-9]{6})?"
+          r"(?: \([0-9]{1,4}\))?\)"
+          r"|_conflict-[0-9]{8}-[0-9]{6}"
+          r"| \(SFConflict [^()/]{1,64} [0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}\))")
+MARKERS = re.compile("(?:%s)+" % MARKER)
+BASE32 = re.compile("[A-Z2-7]+")
+
+
+def split_conflict(disk):
+    """(base on-disk name, markers) of a conflict copy's on-disk name, or None."""
+    stem = LONG[:-1]
+    if disk.startswith(stem):
+        rest = disk[len(stem):]
+        if rest.endswith(".name"):
+            return None
+        if (len(rest) > 53 and rest[-53] == "." and BASE32.fullmatch(rest[-52:])
+                and MARKERS.fullmatch(rest[:-53])):
+            return stem + rest[-53:], rest[:-53]
+        if (len(rest) > 53 and rest[0] == "." and BASE32.fullmatch(rest[1:53])
+                and MARKERS.fullmatch(rest[53:])):
+            return LONG + rest[1:53], rest[53:]
+        return None
+    m = BASE32.match(disk)
+    if m and m.end() < len(disk) and MARKERS.fullmatch(disk[m.end():]):
+        return m.group(0), disk[m.end():]
+    return None
+
+
+def v1_entry_decode(c, diriv, disk, read_side):
+    """(shown name, encoded name a symlink is bound to) of an on-disk entry;
+    read_side(disk) is the sidecar of a long name, or None."""
+    def plain(d):
+        side = read_side(d) if d.startswith(LONG) else None
+        return v1_name_decode(c, diriv, d, side), side or d
+    try:
+        return plain(disk)
+    except Fail:
+        split = split_conflict(disk)
+        if split is None:
+            raise
+    name, enc = plain(split[0])
+    i = name.rfind(".")
+    shown = name[:i] + split[1] + name[i:] if i > 0 else name + split[1]
+    return check_plain_name(shown.encode("utf-8"), "BadName"), enc
+
+
 def legacy_name_encode(c, name, iv):
     b = name.encode("utf-8")
     return b32enc(iv + aes_cbc(c.k["K"], iv, b + bytes(ceil16(len(b)) - len(b)), True))
@@ -728,9 +776,8 @@ def read_volume(c, root):
                 elif legacy:
                     name = legacy_name_decode(c, disk)
                 else:
-                    side = read_sidecar(full) if disk.startswith(LONG) else None
-                    name = v1_name_decode(c, diriv, disk, side)
-                    encoded = side or disk
+                    name, encoded = v1_entry_decode(
+                        c, diriv, disk, lambda n: read_sidecar(os.path.join(d, n.encode("utf-8"))))
             except Fail as e:
                 w.damage.append((None, dpath, e.cls, e.why))
                 continue
@@ -1009,7 +1056,7 @@ def check(v, kind, vdir):
                         c, v["name"], Rng(seed).draw(16)), v["disk_name"])
             else:
                 diriv = bytes.fromhex(v["dir_iv"])
-                got = v1_name_decode(c, diriv, v["disk_name"], v.get("sidecar"))
+                got = v1_entry_decode(c, diriv, v["disk_name"], lambda _: v.get("sidecar"))[0]
                 if v["reproducible"]:
                     expect_equal("seed dir_iv", Rng(seed).draw(16), diriv)
                     disk, side = v1_name_encode(c, diriv, v["name"])

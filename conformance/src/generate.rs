@@ -515,6 +515,7 @@ fn names(out: &mut Out<'_>, seed: u64) -> Result<()> {
         v.reproducible = false;
         out.write(name, v)?;
     }
+    conflict_copies(out, seed, &conf, &codec)?;
     let (lconf, lcodec) = make_conf(seed, LEGACY, 4096, true)?;
     for (cond, plain) in list
         .iter()
@@ -540,6 +541,119 @@ fn names(out: &mut Out<'_>, seed: u64) -> Result<()> {
         out.write(&name, v)?;
     }
     Ok(())
+}
+
+/// SPEC §10.1: on-disk names a sync tool gave its copy of an entry, the
+/// plaintext name a reader shows, and markers a reader must refuse.
+fn conflict_copies(out: &mut Out<'_>, seed: u64, conf: &[u8], codec: &Codec) -> Result<()> {
+    let long = format!("{}.txt", "l".repeat(200));
+    let cases: [(&str, &str, &str, &str); 9] = [
+        (
+            "syncthing",
+            "report.odt",
+            ".sync-conflict-20261204-101500-ABCDEFG",
+            "success",
+        ),
+        (
+            "dropbox",
+            "report.odt",
+            " (conflicted copy 2026-12-04)",
+            "success",
+        ),
+        (
+            "dropbox_device",
+            "Makefile",
+            " (Jane's laptop's conflicted copy 2026-12-04 (2))",
+            "success",
+        ),
+        (
+            "nextcloud",
+            ".bashrc",
+            " (conflicted copy 2026-12-04 101500)",
+            "success",
+        ),
+        (
+            "owncloud",
+            "a.tar.gz",
+            "_conflict-20261204-101500",
+            "success",
+        ),
+        (
+            "seafile",
+            "report.odt",
+            " (SFConflict jane@example.org 2026-12-04-10-15-00)",
+            "success",
+        ),
+        (
+            "copy_of_copy",
+            "report.odt",
+            ".sync-conflict-20261204-101500-ABCDEFG_conflict-20261205-090000",
+            "success",
+        ),
+        (
+            "long_syncthing",
+            &long,
+            ".sync-conflict-20261204-101500-ABCDEFG",
+            "success",
+        ),
+        ("unknown_marker", "report.odt", ".conflict", "BadName"),
+    ];
+    for (cond, plain, marker, expect) in cases {
+        let name = format!("name_v1_conflict_{cond}");
+        let (s, mut rng) = rng_for(seed, &name);
+        let iv = DirIv::random(&mut rng);
+        let (disk, sidecar) = codec.encrypt_name(Some(&iv), plain, &mut rng)?;
+        let disks = fusecry_format::conflict::disk_names(&disk, marker);
+        let shown = fusecry_format::conflict::shown(plain, marker);
+        for (i, d) in disks.iter().enumerate() {
+            let mut v = base(
+                "#conflict",
+                Area::Name,
+                V1,
+                expect,
+                match (expect, i) {
+                    ("success", 0) => {
+                        format!("a copy of {plain:?} with a sync tool's marker: shown as {shown:?}")
+                    }
+                    ("success", _) => {
+                        format!("a copy of the long name {plain:?}, the marker after its hash")
+                    }
+                    _ => "an encoded name followed by text that is no sync tool's marker".into(),
+                },
+                s,
+                conf,
+            );
+            v.dir_iv = Some(hex::encode(iv.0));
+            v.name = Some(shown.clone());
+            v.disk_name = Some(d.clone());
+            v.sidecar = sidecar.clone();
+            v.reproducible = false;
+            let suffix = if i == 0 { "" } else { "_appended" };
+            out.write(&format!("{name}{suffix}"), v)?;
+        }
+    }
+    // The marker is the tool's; the base must still be an authentic name.
+    let name = "name_v1_conflict_tampered_base";
+    let (s, mut rng) = rng_for(seed, name);
+    let iv = DirIv::random(&mut rng);
+    let (disk, _) = codec.encrypt_name(Some(&iv), "report.odt", &mut rng)?;
+    let mut chars: Vec<char> = disk.chars().collect();
+    chars[2] = if chars[2] == 'A' { 'B' } else { 'A' };
+    let edited: String = chars.into_iter().collect();
+    let mut v = base(
+        "#conflict",
+        Area::Name,
+        V1,
+        "BadName",
+        "a Syncthing copy of an encoded name with one character changed".into(),
+        s,
+        conf,
+    );
+    v.dir_iv = Some(hex::encode(iv.0));
+    v.name = Some("report.sync-conflict-20261204-101500-ABCDEFG.odt".into());
+    v.disk_name = Some(format!("{edited}.sync-conflict-20261204-101500-ABCDEFG"));
+    v.reproducible = false;
+    out.write(name, v)
 }
 
 /// A copy of symlink vector `v` that a reader must refuse (`BadSymlink`).

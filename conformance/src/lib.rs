@@ -116,7 +116,8 @@ pub struct Vector {
     /// On-disk name: name vectors, and symlink vectors (the link's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_name: Option<String>,
-    /// Long-name sidecar content, name and symlink vectors of long names.
+    /// Long-name sidecar content, name and symlink vectors of long names
+    /// (for a conflict copy of a long name, SPEC §10.1, its base's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sidecar: Option<String>,
     /// Volume vectors: the ciphertext tree, a directory beside the vector
@@ -330,17 +331,12 @@ pub fn play(l: &Loaded) -> Result<String> {
         Area::Name => {
             let iv = l.dir_iv()?;
             let disk = v.disk_name.as_deref().context("disk_name")?;
-            let encoded = match &v.sidecar {
-                Some(s) => {
-                    if let Err(e) = fusecry_format::name::check_sidecar(disk, s) {
-                        return Ok(class(e));
-                    }
-                    s.as_str()
-                }
-                None => disk,
-            };
-            let name = match codec.decrypt_name(iv.as_ref(), encoded) {
-                Ok(n) => n,
+            // The vector's sidecar is the one a long name (or a conflict
+            // copy of one, SPEC §10.1) reads.
+            let read = |_: &str| v.sidecar.clone().map(String::into_bytes);
+            let name = match codec.decode_entry(iv.as_ref(), disk, read) {
+                Ok(Some(e)) => e.name,
+                Ok(None) => bail!("{}: {disk} is a reserved name", l.name),
                 Err(e) => return Ok(class(e)),
             };
             ensure!(

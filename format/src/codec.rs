@@ -258,6 +258,32 @@ impl Codec {
         }
     }
 
+    /// Decodes the on-disk entry `disk` of a directory (SPEC §10, §10.1;
+    /// `sidecar` reads a file of that directory by name): `None` for the
+    /// volume's reserved names (but the root's conf, which the caller
+    /// knows). With plain names the name is shown as it is; legacy 0.11
+    /// names have no sidecars and no conflict copies.
+    pub fn decode_entry(
+        &self,
+        diriv: Option<&DirIv>,
+        disk: &str,
+        sidecar: impl Fn(&str) -> Option<Vec<u8>>,
+    ) -> Result<Option<name::Entry>> {
+        let whole = |name: String| name::Entry {
+            encoded: disk.to_string(),
+            name,
+            copy_of: None,
+        };
+        match &self.keys {
+            _ if !self.encrypted_names => self.decrypt_name(None, disk).map(whole).map(Some),
+            Keys::V1(k) => {
+                let diriv = diriv.ok_or_else(|| Error::BadName("directory has no diriv".into()))?;
+                name::decode_entry(&k.name, diriv, disk, sidecar)
+            }
+            Keys::Legacy(k) => legacy::name::decrypt(k, disk).map(whole).map(Some),
+        }
+    }
+
     /// Whether symlink targets are encrypted and bound to their directory
     /// and name (fusecry/1 with encrypted names, SPEC §11); otherwise they
     /// are stored as they are.

@@ -11,6 +11,7 @@
 pub mod chunk;
 pub mod codec;
 pub mod conf;
+pub mod conflict;
 pub mod error;
 pub mod header;
 pub mod kdf;

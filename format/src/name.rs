@@ -109,6 +109,78 @@ pub fn decrypt(key: &SivKey, diriv: &DirIv, encoded: &str) -> Result<String> {
     Ok(name)
 }
 
+/// An on-disk entry name decoded (SPEC §10, §10.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The plaintext name it is shown under.
+    pub name: String,
+    /// The full encoded name (a long name's sidecar content) its symlink
+    /// target is bound to (§11); a conflict copy's is its base's.
+    pub encoded: String,
+    /// For a conflict copy: the plaintext name of the entry it copies, and
+    /// the tool whose marker it carries.
+    pub copy_of: Option<(String, crate::conflict::Tool)>,
+}
+
+/// Decodes on-disk entry `disk` of the directory with IV `diriv`: `None`
+/// for reserved names (§10), `BadName` for anything not a name. `sidecar`
+/// reads a file of the same directory by name (a long name's sidecar).
+/// An entry that is not an encoding, but one with a sync tool's conflict
+/// marker added (§10.1), decodes as the copy of its base.
+pub fn decode_entry(
+    key: &SivKey,
+    diriv: &DirIv,
+    disk: &str,
+    sidecar: impl Fn(&str) -> Option<Vec<u8>>,
+) -> Result<Option<Entry>> {
+    let encoding = |disk: &str| -> Result<Option<String>> {
+        match classify(disk) {
+            DiskName::Reserved => Ok(None),
+            DiskName::Short(s) => Ok(Some(s.to_string())),
+            DiskName::Long(l) => {
+                let c = sidecar(&sidecar_name(l))
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| Error::BadName(format!("{l}: missing or unreadable sidecar")))?;
+                check_sidecar(l, &c)?;
+                Ok(Some(c))
+            }
+        }
+    };
+    let plain = |disk: &str| -> Result<Option<(String, String)>> {
+        let Some(encoded) = encoding(disk)? else {
+            return Ok(None);
+        };
+        Ok(Some((decrypt(key, diriv, &encoded)?, encoded)))
+    };
+    let err = match plain(disk) {
+        Ok(found) => {
+            return Ok(found.map(|(name, encoded)| Entry {
+                name,
+                encoded,
+                copy_of: None,
+            }))
+        }
+        Err(e) => e,
+    };
+    let Some(copy) = crate::conflict::split_disk(disk) else {
+        return Err(err);
+    };
+    let (of, encoded) = plain(&copy.base)?.ok_or(err)?;
+    let name = crate::conflict::shown(&of, copy.marker);
+    check_plain(&name).map_err(|_| {
+        Error::BadName(format!(
+            "a {} conflict copy of {of:?} whose name would be {} bytes",
+            copy.tool.name(),
+            name.len()
+        ))
+    })?;
+    Ok(Some(Entry {
+        name,
+        encoded,
+        copy_of: Some((of, copy.tool)),
+    }))
+}
+
 /// The on-disk name for an encoded name and, for long names, the sidecar content.
 pub fn to_disk(encoded: String) -> (String, Option<String>) {
     if encoded.len() <= NAME_MAX {

@@ -124,7 +124,7 @@ fn play(l: &Loaded, tmp: &Path, writers: &mut usize) -> Result<Option<&'static s
             let disk = v.disk_name.as_ref().unwrap();
             fs::create_dir(cipher.join(disk)).unwrap();
             if let Some(side) = &v.sidecar {
-                fs::write(cipher.join(format!("{disk}.name")), side).unwrap();
+                fs::write(cipher.join(sidecar_of(disk)), side).unwrap();
             }
             let m = mount(l, &cipher, &mnt);
             let names: Vec<String> = fs::read_dir(&m.mnt)
@@ -379,4 +379,12 @@ fn conformance_vectors_through_the_mount() {
         writers, want,
         "every reproducible file, name and symlink vector is a writer check"
     );
+}
+
+/// Where a name vector's sidecar lives: beside its hashed long name, or for
+/// a conflict copy of one, beside the long name it copies (SPEC §10.1).
+fn sidecar_of(disk: &str) -> String {
+    let base =
+        fusecry_format::conflict::split_disk(disk).map_or_else(|| disk.to_string(), |c| c.base);
+    fusecry_format::name::sidecar_name(&base)
 }

@@ -199,9 +199,12 @@ fn play(l: &Loaded, dir: &Path, writers: &mut usize) -> Result<Option<&'static s
             let _ = fs::remove_dir_all(&d);
             fs::create_dir(&d).unwrap();
             if let Some(side) = &v.sidecar {
-                // A long name: the CLI reads the sidecar beside the hashed name.
+                // A long name: the CLI reads the sidecar beside the hashed
+                // name (for a conflict copy, the name it copies, SPEC §10.1).
                 let disk = v.disk_name.as_ref().unwrap();
-                fs::write(d.join(fusecry_format::name::sidecar_name(disk)), side).unwrap();
+                let base = fusecry_format::conflict::split_disk(disk)
+                    .map_or_else(|| disk.to_string(), |c| c.base);
+                fs::write(d.join(fusecry_format::name::sidecar_name(&base)), side).unwrap();
             }
             let mut a = args(&[
                 "name",
