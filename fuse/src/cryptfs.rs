@@ -720,16 +720,13 @@ impl CryptFs {
         let new = self.new_entry(parent, mode, umask)?;
         let mode = new.mode;
         let (d, disk) = self.new_name(parent, name)?;
-        let f = d.dir.create_file(&disk, mode & 0o7777).inspect_err(|_| {
-            d.remove_sidecar_if_unused(&disk);
-        })?;
+        let f = d.dir.create_file(&disk, mode & 0o7777)?;
         let (id, bytes) = self.empty_file_bytes();
         let res = backing::write_at(&f, &bytes, 0)
             .and_then(|_| self.own(&d.dir, &disk, who))
             .and_then(|_| self.store_acls(&d.dir, &disk, Owner::File(&id), &new));
         if let Err(e) = res {
             let _ = d.dir.unlink(&disk);
-            d.remove_sidecar_if_unused(&disk);
             return Err(e);
         }
         self.legacy_names.added(parent, &d.dir, name, &disk);
@@ -767,9 +764,7 @@ impl CryptFs {
         }
         let mode = self.new_entry(parent, mode, umask)?.mode;
         let (d, disk) = self.new_name(parent, name)?;
-        d.dir.mknod(&disk, mode, rdev as u64).inspect_err(|_| {
-            d.remove_sidecar_if_unused(&disk);
-        })?;
+        d.dir.mknod(&disk, mode, rdev as u64)?;
         self.legacy_names.added(parent, &d.dir, name, &disk);
         self.own(&d.dir, &disk, who)?;
         // After the chown, which clears set-ID bits, and past the daemon's
@@ -794,17 +789,10 @@ impl CryptFs {
         // the requested mode forbids writing, then given its real mode.
         // Before the mkdir: a failure after it must go through the cleanup
         // below, or a directory without its IV stays behind.
-        let sgid = d
-            .dir
-            .stat_self()
-            .inspect_err(|_| d.remove_sidecar_if_unused(&disk))?
-            .mode()
-            & libc::S_ISGID;
+        let sgid = d.dir.stat_self()?.mode() & libc::S_ISGID;
         // No lookup sees the directory before it has its IV.
         let names = self.names.exclusive();
-        d.dir.mkdir(&disk, 0o700).inspect_err(|_| {
-            d.remove_sidecar_if_unused(&disk);
-        })?;
+        d.dir.mkdir(&disk, 0o700)?;
         let child = d.dir.child_dir(&disk);
         let done = child
             .as_ref()
@@ -821,7 +809,6 @@ impl CryptFs {
                 let _ = c.unlink(OsStr::new(DIRIV_NAME));
             }
             let _ = d.dir.rmdir(&disk);
-            d.remove_sidecar_if_unused(&disk);
             return Err(e);
         }
         drop(names);
@@ -864,7 +851,6 @@ impl CryptFs {
         d.dir.unlink(&disk)?;
         Self::drop_target(&d.dir, side);
         self.legacy_names.removed(parent, &d.dir, name);
-        d.remove_sidecar(&disk);
         self.gone(parent, &disk, &m);
         Ok(())
     }
@@ -879,10 +865,7 @@ impl CryptFs {
         let names = self.names.exclusive();
         if self.codec.uses_diriv() {
             let child = d.dir.child_dir(&disk)?;
-            let entries = child.list()?;
-            if entries.iter().any(|(n, _, _)| n != DIRIV_NAME) {
-                return Err(Errno::ENOTEMPTY);
-            }
+            names::clear_for_removal(&child)?;
             let iv = OsStr::new(DIRIV_NAME);
             // Kept to be put back if the rmdir fails: without it the
             // directory would lose its IV, and every name in it.
@@ -902,7 +885,6 @@ impl CryptFs {
             d.dir.rmdir(&disk)?;
         }
         self.legacy_names.removed(parent, &d.dir, name);
-        d.remove_sidecar(&disk);
         if let Some(ino) = self.gone(parent, &disk, &m) {
             // The removed directory's own index goes with it, not at eviction.
             self.legacy_names.forget(ino);
@@ -917,7 +899,6 @@ impl CryptFs {
         let stored = self.store_target(parent, name, target.as_bytes())?;
         let (d, disk) = self.new_name(parent, name)?;
         d.dir.symlink(&stored, &disk).inspect_err(|_| {
-            d.remove_sidecar_if_unused(&disk);
             let side = fusecry_format::long_target::sidecar_of(&stored);
             Self::drop_target(&d.dir, side.map(OsString::from));
         })?;
@@ -973,10 +954,7 @@ impl CryptFs {
                     return Err(Errno::EISDIR);
                 }
                 let child = nd.dir.child_dir(&ndisk)?;
-                let entries = child.list()?;
-                if entries.iter().any(|(n, _, _)| n != DIRIV_NAME) {
-                    return Err(Errno::ENOTEMPTY);
-                }
+                names::clear_for_removal(&child)?;
                 let iv = OsStr::new(DIRIV_NAME);
                 // Put back if the rename fails, or the directory loses its names.
                 replaced_iv = Some((child.clone(), child.read_small(iv)?));
@@ -1009,9 +987,6 @@ impl CryptFs {
         let (to_key, from_key) = match renamed {
             Ok(k) => k,
             Err(e) => {
-                if sidecar.is_some() {
-                    nd.remove_sidecar(&ndisk);
-                }
                 if let Some((child, b)) = replaced_iv {
                     let _ = child.write_small(OsStr::new(DIRIV_NAME), &b, 0o444);
                 }
@@ -1066,7 +1041,6 @@ impl CryptFs {
                 }
             }
             drop(t);
-            od.remove_sidecar(&odisk);
         }
         drop(names);
         Ok(())
@@ -1079,9 +1053,7 @@ impl CryptFs {
             return self.link_symlink(ino, &m, newparent, newname);
         }
         let (d, disk) = self.new_name(newparent, newname)?;
-        fdir.link(&fname, &d.dir, &disk).inspect_err(|_| {
-            d.remove_sidecar_if_unused(&disk);
-        })?;
+        fdir.link(&fname, &d.dir, &disk)?;
         self.legacy_names.added(newparent, &d.dir, newname, &disk);
         self.entry(newparent, &d.dir, &disk, newname)
     }
@@ -1218,7 +1190,15 @@ impl CryptFs {
     pub fn opendir(&self, ino: Ino) -> Res<u64> {
         let d = self.dir(ino)?;
         let mut entries = Vec::new();
-        for (disk, t, bino) in d.dir.list()? {
+        let listing = d.dir.list()?;
+        // Swept at the first READDIR, which the kernel does not run
+        // alongside a create in this directory (names::sweep_orphans).
+        let orphans = if d.iv.is_some() && self.ro().is_ok() {
+            names::orphan_sidecars(listing.iter().map(|(n, _, _)| n.as_os_str()))
+        } else {
+            Vec::new()
+        };
+        for (disk, t, bino) in listing {
             match d.decode(&self.codec, &disk) {
                 Decoded::Hidden => {}
                 // Unlinked (with its sidecar) since the listing: not damage.
@@ -1226,15 +1206,30 @@ impl CryptFs {
                 Decoded::Bad(why) => {
                     tracing::warn!("{}: hiding entry {:?}: {why}", self.plain_path(ino), disk)
                 }
-                Decoded::Name(name) => entries.push(DirEntry {
-                    name,
+                Decoded::Name(n) => entries.push(DirEntry {
+                    name: n.name,
                     disk_name: disk,
                     kind: t.unwrap_or(FileType::RegularFile),
                     backing_ino: bino,
                 }),
             }
         }
-        Ok(self.handles.add_dir(DirHandle { ino, entries }))
+        Ok(self.handles.add_dir(DirHandle {
+            ino,
+            entries,
+            orphans: parking_lot::Mutex::new(orphans),
+        }))
+    }
+
+    /// Removes the orphan sidecars `opendir` found, at the first READDIR of
+    /// the handle: the kernel runs no create in the directory meanwhile.
+    fn sweep_orphans(&self, ino: Ino, d: &DirHandle) {
+        let orphans = std::mem::take(&mut *d.orphans.lock());
+        if !orphans.is_empty() {
+            if let Ok(dir) = self.dir(ino) {
+                names::sweep_orphans(&dir.dir, &orphans, names::ORPHAN_AGE);
+            }
+        }
     }
 
     /// readdir: entries from `offset` on as (ino, next offset, kind, name).
@@ -1245,6 +1240,7 @@ impl CryptFs {
         offset: u64,
     ) -> Res<Vec<(u64, u64, FileType, OsString)>> {
         let d = self.handles.dir(fh).ok_or(Errno::EBADF)?;
+        self.sweep_orphans(ino, &d);
         let t = self.inodes.lock();
         let parent = t.get(ino).map(|n| n.parent()).unwrap_or(ROOT);
         let mut out = Vec::new();
@@ -1282,6 +1278,7 @@ impl CryptFs {
         mut add: impl FnMut(u64, u64, &OsStr, &FileAttr) -> bool,
     ) -> Res<()> {
         let d = self.handles.dir(fh).ok_or(Errno::EBADF)?;
+        self.sweep_orphans(ino, &d);
         let dir = self.dir(ino)?.dir;
         if offset == 0 {
             let a = self.getattr(ino, None)?;

@@ -40,6 +40,9 @@ pub struct DirHandle {
     pub ino: Ino,
     /// Entries after "." and "..".
     pub entries: Vec<DirEntry>,
+    /// Long-name sidecars no entry needed when it was listed, removed at
+    /// the first READDIR (SPEC §10 orphans).
+    pub orphans: Mutex<Vec<OsString>>,
 }
 
 #[derive(Default, Debug)]

@@ -80,7 +80,7 @@ impl LegacyNames {
             if let Decoded::Name(n) = names::decode(codec, dir, None, is_root, &disk) {
                 // Two entries with one plaintext name: the first listed wins,
                 // as it did when every lookup scanned the directory.
-                names.entry(n).or_insert(disk);
+                names.entry(n.name).or_insert(disk);
             }
         }
         let found = names.get(plain).cloned();

@@ -5,21 +5,35 @@
 use crate::backing::{Dir, Res};
 use crate::inode::Ino;
 use crate::legacy_names::LegacyNames;
+use fusecry_format::conflict::{self, Tool};
 use fusecry_format::name::{self, DirIv, DiskName, CONF_NAME, DIRIV_NAME};
 use fusecry_format::{Codec, Profile};
 use fuser::Errno;
 use rand_core::CryptoRngCore;
+use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::OsStrExt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// What an on-disk entry is.
 pub enum Decoded {
     /// Our metadata (conf, diriv, sidecar): hidden.
     Hidden,
     /// A user entry with its plaintext name.
-    Name(OsString),
+    Name(Named),
     /// An entry whose name does not decrypt: hidden and logged.
     Bad(String),
+}
+
+/// A user entry as the mount shows it.
+pub struct Named {
+    /// Its plaintext name.
+    pub name: OsString,
+    /// The full encoded name its symlink target is bound to (SPEC §11;
+    /// a conflict copy's is its base's, §10.1).
+    pub encoded: String,
+    /// For a sync tool's conflict copy (§10.1): the plaintext name of the
+    /// entry it copies, and the tool.
+    pub copy_of: Option<(String, Tool)>,
 }
 
 /// The directory IV of a backing directory, if the volume uses them.
@@ -96,9 +110,58 @@ pub fn encode_new(
 /// content, not the hashed disk name): with the directory IV, what a
 /// fusecry/1 symlink target is bound to (SPEC §11). Only for volumes that
 /// bind targets (`Codec::binds_symlinks`), whose names are deterministic.
-pub fn encoded(codec: &Codec, diriv: Option<&DirIv>, is_root: bool, plain: &OsStr) -> Res<String> {
+/// An existing conflict copy shown as `plain` is bound to its base's.
+pub fn encoded(
+    codec: &Codec,
+    dir: &Dir,
+    diriv: Option<&DirIv>,
+    is_root: bool,
+    plain: &OsStr,
+) -> Res<String> {
     let (disk, sidecar) = encode_new(codec, diriv, is_root, plain, &mut rand_core::OsRng)?;
+    if let Some((_, base)) = find_copy(codec, dir, diriv, plain, &disk) {
+        return Ok(base);
+    }
     Ok(sidecar.unwrap_or_else(|| disk.to_string_lossy().into_owned()))
+}
+
+/// The conflict copy (SPEC §10.1) shown as `plain`, when there is one and
+/// no entry of that very name (`own`, its on-disk name) exists: its on-disk
+/// name and the encoded name of its base. Only names carrying a sync tool's
+/// marker get past the first line, and only a copy whose listing would show
+/// it as `plain` is returned, so lookups and listings agree.
+fn find_copy(
+    codec: &Codec,
+    dir: &Dir,
+    diriv: Option<&DirIv>,
+    plain: &OsStr,
+    own: &OsStr,
+) -> Option<(OsString, String)> {
+    if !codec.uses_diriv() {
+        return None;
+    }
+    let plain = plain.to_str()?;
+    let candidates = conflict::split_shown(plain);
+    if candidates.is_empty() || dir.stat(own).is_ok() {
+        return None;
+    }
+    for (base, marker) in candidates {
+        let Ok((bdisk, _)) = codec.encrypt_name(diriv, &base, &mut rand_core::OsRng) else {
+            continue;
+        };
+        for disk in conflict::disk_names(&bdisk, marker) {
+            if dir.stat(OsStr::new(&disk)).is_err() {
+                continue;
+            }
+            let read = |side: &str| dir.read_small(OsStr::new(side)).ok();
+            if let Ok(Some(e)) = codec.decode_entry(diriv, &disk, read) {
+                if e.name == plain {
+                    return Some((disk.into(), e.encoded));
+                }
+            }
+        }
+    }
+    None
 }
 
 /// The on-disk name of an *existing* entry `plain`, or `None` when it
@@ -134,7 +197,11 @@ pub fn find_existing(
             if let Some(encoded) = long {
                 check_long(dir, &disk, &encoded)?;
             }
-            Ok(Some(OsString::from(disk)))
+            let disk = OsString::from(disk);
+            match find_copy(codec, dir, diriv, plain, &disk) {
+                Some((copy, _)) => Ok(Some(copy)),
+                None => Ok(Some(disk)),
+            }
         }
         // Randomized names: found through the directory's decrypted index.
         Profile::Legacy => legacy.0.find(codec, legacy.1, dir, is_root, plain),
@@ -157,7 +224,9 @@ fn check_long(dir: &Dir, disk: &str, encoded: &str) -> Res<()> {
     }
 }
 
-/// Decodes an on-disk entry name of directory `dir`.
+/// Decodes an on-disk entry name of directory `dir`. A conflict copy
+/// (SPEC §10.1) whose shown name an entry of the directory has is hidden
+/// (and logged), so that one name is one entry.
 pub fn decode(
     codec: &Codec,
     dir: &Dir,
@@ -169,32 +238,35 @@ pub fn decode(
         return Decoded::Hidden;
     }
     if !codec.encrypted_names() {
-        return Decoded::Name(disk.to_os_string());
+        return Decoded::Name(Named {
+            name: disk.to_os_string(),
+            encoded: String::new(),
+            copy_of: None,
+        });
     }
     let Some(d) = disk.to_str() else {
         return Decoded::Bad(format!("{:?} is not UTF-8", disk));
     };
-    if codec.profile() == Profile::Legacy {
-        return match codec.decrypt_name(None, d) {
-            Ok(n) => Decoded::Name(n.into()),
-            Err(e) => Decoded::Bad(e.to_string()),
-        };
-    }
-    let encoded = match name::classify(d) {
-        DiskName::Reserved => return Decoded::Hidden,
-        DiskName::Short(s) => s.to_string(),
-        DiskName::Long(l) => {
-            let side = name::sidecar_name(l);
-            match dir.read_small(OsStr::new(&side)).map(String::from_utf8) {
-                Ok(Ok(c)) if name::check_sidecar(l, &c).is_ok() => c,
-                _ => return Decoded::Bad(format!("{l}: missing or wrong sidecar")),
-            }
-        }
+    let read = |side: &str| dir.read_small(OsStr::new(side)).ok();
+    let e = match codec.decode_entry(diriv, d, read) {
+        Ok(None) => return Decoded::Hidden,
+        Ok(Some(e)) => e,
+        Err(e) => return Decoded::Bad(e.to_string()),
     };
-    match codec.decrypt_name(diriv, &encoded) {
-        Ok(n) => Decoded::Name(n.into()),
-        Err(e) => Decoded::Bad(e.to_string()),
+    if e.copy_of.is_some() {
+        let own = codec.encrypt_name(diriv, &e.name, &mut rand_core::OsRng);
+        if own.is_ok_and(|(own, _)| dir.stat(OsStr::new(&own)).is_ok()) {
+            return Decoded::Bad(format!(
+                "a conflict copy shown as {:?}, which another entry is named",
+                e.name
+            ));
+        }
     }
+    Decoded::Name(Named {
+        name: e.name.into(),
+        encoded: e.encoded,
+        copy_of: e.copy_of,
+    })
 }
 
 /// Writes the sidecar of a long name (before the entry itself appears),
@@ -219,27 +291,80 @@ pub fn write_sidecar(dir: &Dir, disk: &OsStr, content: &str) -> Res<()> {
     }
 }
 
-/// Removes the sidecar of `disk` if it is a long name (after the entry is gone).
-pub fn remove_sidecar(dir: &Dir, disk: &OsStr) {
-    if let Some(d) = disk.to_str() {
-        if matches!(name::classify(d), DiskName::Long(_)) {
-            let _ = dir.unlink(OsStr::new(&name::sidecar_name(d)));
+/// The long-name sidecars of a directory listing that no entry needs any
+/// more (SPEC §10 "orphans"): neither their long name nor a conflict copy of
+/// it (§10.1) is listed. An entry's sidecar is not removed with the entry,
+/// since a copy may still need it and only a listing tells; orphans go when
+/// the directory is listed again ([`sweep_orphans`]) or removed.
+pub fn orphan_sidecars<'a>(listing: impl IntoIterator<Item = &'a OsStr>) -> Vec<OsString> {
+    let names: HashSet<&str> = listing.into_iter().filter_map(OsStr::to_str).collect();
+    let copied: HashSet<String> = names
+        .iter()
+        .filter_map(|n| conflict::split_disk(n))
+        .map(|c| c.base)
+        .collect();
+    names
+        .iter()
+        .filter(|n| n.starts_with(name::LONGNAME_PREFIX))
+        .filter_map(|n| Some((n, n.strip_suffix(name::LONGNAME_SUFFIX)?)))
+        .filter(|(_, base)| matches!(name::classify(base), DiskName::Long(_)))
+        .filter(|(_, base)| !names.contains(base) && !copied.contains(*base))
+        .map(|(n, _)| OsString::from(n))
+        .collect()
+}
+
+/// Removes the orphan sidecars `orphans` of `dir` (from [`orphan_sidecars`])
+/// that are regular files at least `min_age` old and whose long name is
+/// still absent. The age spares a sidecar another writer of a shared
+/// directory has just written for a name it is about to create (it writes
+/// the sidecar first); this mount's own creates are excluded by the caller
+/// (the kernel holds the directory locked during READDIR and RMDIR).
+pub fn sweep_orphans(dir: &Dir, orphans: &[OsString], min_age: Duration) {
+    let now = SystemTime::now();
+    for side in orphans {
+        let Some(base) = side
+            .to_str()
+            .and_then(|s| s.strip_suffix(name::LONGNAME_SUFFIX))
+        else {
+            continue;
+        };
+        if !dir
+            .stat(OsStr::new(base))
+            .is_err_and(|e| e == Errno::ENOENT)
+        {
+            continue;
+        }
+        let Ok(m) = dir.stat(side) else {
+            continue;
+        };
+        let (secs, nanos) = m.mtime();
+        let written =
+            UNIX_EPOCH + Duration::new(secs.max(0) as u64, nanos.clamp(0, 999_999_999) as u32);
+        if m.is_file() && now.duration_since(written).is_ok_and(|age| age >= min_age) {
+            let _ = dir.unlink(side);
         }
     }
 }
 
-/// True if `disk` is a long name whose sidecar is needed.
-pub fn is_long(disk: &OsStr) -> bool {
-    disk.as_bytes()
-        .starts_with(name::LONGNAME_PREFIX.as_bytes())
-}
+/// How old an orphan sidecar must be before a listing removes it (see
+/// [`sweep_orphans`]): far longer than any writer takes between writing a
+/// sidecar and creating its entry.
+pub const ORPHAN_AGE: Duration = Duration::from_secs(60);
 
-/// Removes the sidecar written for a new long-named entry that then failed
-/// to appear (the entry must not exist, or its sidecar is still needed).
-pub fn remove_sidecar_if_unused(dir: &Dir, disk: &OsStr) {
-    if is_long(disk) && dir.stat(disk).is_err() {
-        remove_sidecar(dir, disk);
+/// Checks that backing directory `dir` is empty as the mount shows it (its
+/// IV and orphan sidecars only), and removes the orphans: the caller is
+/// about to remove the directory (rmdir, rename over it).
+pub fn clear_for_removal(dir: &Dir) -> Res<()> {
+    let entries = dir.list()?;
+    let orphans = orphan_sidecars(entries.iter().map(|(n, _, _)| n.as_os_str()));
+    if entries
+        .iter()
+        .any(|(n, _, _)| n != DIRIV_NAME && !orphans.contains(n))
+    {
+        return Err(Errno::ENOTEMPTY);
     }
+    sweep_orphans(dir, &orphans, Duration::ZERO);
+    Ok(())
 }
 
 /// One backing directory of the volume as the mount works in it: its
@@ -293,15 +418,5 @@ impl OpenDir {
     /// Writes the sidecar of the long name `disk` (see [`write_sidecar`]).
     pub fn write_sidecar(&self, disk: &OsStr, content: &str) -> Res<()> {
         write_sidecar(&self.dir, disk, content)
-    }
-
-    /// Removes the sidecar of `disk`, if a long name, after its entry went.
-    pub fn remove_sidecar(&self, disk: &OsStr) {
-        remove_sidecar(&self.dir, disk)
-    }
-
-    /// Removes the sidecar of a new entry `disk` that failed to appear.
-    pub fn remove_sidecar_if_unused(&self, disk: &OsStr) {
-        remove_sidecar_if_unused(&self.dir, disk)
     }
 }

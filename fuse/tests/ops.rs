@@ -8,7 +8,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn pattern(n: usize, seed: u8) -> Vec<u8> {
     (0..n)
@@ -304,18 +304,34 @@ fn long_names_and_reserved_files() {
     let long2 = "x".repeat(255);
     fs::rename(m.p(&long), m.p(&format!("sub/{long2}"))).unwrap();
     assert_eq!(fs::read(m.p(&format!("sub/{long2}"))).unwrap(), b"long");
-    // The old sidecar went with the old name.
-    let sidecars = fs::read_dir(&m.cipher)
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".name")
-        })
-        .count();
-    assert_eq!(sidecars, 0);
+    // The old sidecar is an orphan (SPEC §10): a listing removes it once it
+    // is a minute old (younger, another writer may be about to use it).
+    let sidecars = || -> Vec<PathBuf> {
+        fs::read_dir(&m.cipher)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".name"))
+            .collect()
+    };
+    assert_eq!(sidecars().len(), 1);
+    fs::read_dir(&m.mnt).unwrap().for_each(drop);
+    assert_eq!(sidecars().len(), 1, "a fresh orphan stays");
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(61);
+    for p in sidecars() {
+        fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    fs::read_dir(&m.mnt).unwrap().for_each(drop);
+    assert!(sidecars().is_empty(), "the listing removed the orphan");
+    // A directory holding only an orphan is empty: rmdir removes it.
+    fs::create_dir(m.p("gone")).unwrap();
+    fs::write(m.p(&format!("gone/{long2}")), b"x").unwrap();
+    fs::remove_file(m.p(&format!("gone/{long2}"))).unwrap();
+    fs::remove_dir(m.p("gone")).unwrap();
     assert_eq!(
         fs::write(m.p(&"y".repeat(256)), b"")
             .unwrap_err()

@@ -50,7 +50,7 @@ impl CryptFs {
             return Ok((None, String::new()));
         }
         let d = self.dir(parent)?;
-        let encoded = names::encoded(&self.codec, d.iv.as_ref(), d.is_root, plain)?;
+        let encoded = names::encoded(&self.codec, &d.dir, d.iv.as_ref(), d.is_root, plain)?;
         Ok((d.iv, encoded))
     }
 

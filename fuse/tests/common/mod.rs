@@ -184,15 +184,12 @@ impl Mounted {
             let mut found = None;
             for e in std::fs::read_dir(&dir).unwrap() {
                 let disk = e.unwrap().file_name().into_string().unwrap();
-                if disk == CONF_NAME || disk == DIRIV_NAME || disk.ends_with(".name") {
+                if disk == CONF_NAME {
                     continue;
                 }
-                let enc = if disk.starts_with("fusecry.longname.") {
-                    std::fs::read_to_string(dir.join(format!("{disk}.name"))).unwrap()
-                } else {
-                    disk.clone()
-                };
-                if self.codec.decrypt_name(iv.as_ref(), &enc).ok().as_deref() == Some(want) {
+                let read = |side: &str| std::fs::read(dir.join(side)).ok();
+                let e = self.codec.decode_entry(iv.as_ref(), &disk, read);
+                if e.ok().flatten().is_some_and(|e| e.name == want) {
                     found = Some(disk);
                 }
             }

@@ -152,7 +152,7 @@ impl Migration<'_> {
             .collect::<std::io::Result<_>>()?;
         entries.sort();
         for disk in entries {
-            let name = match names::decode(self.old, &old_fd, old_iv.as_ref(), is_root, &disk) {
+            let n = match names::decode(self.old, &old_fd, old_iv.as_ref(), is_root, &disk) {
                 Decoded::Hidden => continue,
                 Decoded::Bad(why) => {
                     return Err(fail(
@@ -162,6 +162,7 @@ impl Migration<'_> {
                 }
                 Decoded::Name(n) => n,
             };
+            let (name, old_encoded) = (n.name, n.encoded);
             let shown = format!("{plain}/{}", name.to_string_lossy());
             let src = old_dir.join(&disk);
             let (new_disk, sidecar) =
@@ -189,12 +190,6 @@ impl Migration<'_> {
                 self.stats.dirs += 1;
             } else if t.is_symlink() {
                 let stored = fs::read_link(&src)?;
-                let old_encoded = if self.old.binds_symlinks() {
-                    names::encoded(self.old, old_iv.as_ref(), is_root, &name)
-                        .map_err(|e| fail(OTHER, format!("{shown}: cannot encode name: {e:?}")))?
-                } else {
-                    String::new()
-                };
                 // SPEC §11.2: long targets are read from, and written to,
                 // their sidecar beside the link.
                 let read = |side: &str| fs::read(old_dir.join(side));
