@@ -30,7 +30,8 @@ pub enum Command {
     Name(NameCommand),
     /// Show a conf (or print the conf's JSON Schema with --schema).
     Info(InfoArgs),
-    /// Verify every chunk, size, name and symlink of an unmounted volume.
+    /// Verify every chunk, size, name and symlink of an unmounted volume;
+    /// list sync tools' conflict copies.
     Fsck(FsckArgs),
     /// Change the password of a volume's key slot (data untouched).
     Passwd(PasswdArgs),

@@ -376,3 +376,83 @@ fn repair_keeps_everything_behind_a_damaged_magic() {
     assert_eq!(j["damaged"][0]["repaired"]["lost"], serde_json::json!([]));
     assert!(v.plain(&p) == a);
 }
+
+/// SPEC §10.1: sync tools' conflict copies are readable entries, so fsck
+/// lists them (with the entry each copies, and whether that is still
+/// there) without calling the volume damaged; `name decrypt` shows them as
+/// the mount does; a suffix that is no tool's marker is a bad name.
+#[test]
+fn fsck_lists_conflict_copies() {
+    let v = Vol::new(false);
+    let report = v.add("report.odt", &data(100, 1));
+    let make = v.add("Makefile", &data(10, 2));
+    let gone = v.add("gone.txt", &data(10, 3));
+    let st = ".sync-conflict-20261204-101500-ABCDEFG";
+    let db = " (conflicted copy 2026-12-04)";
+    let copy = |of: &Path, marker: &str| {
+        let name = format!("{}{marker}", of.file_name().unwrap().to_str().unwrap());
+        fs::copy(of, of.with_file_name(&name)).unwrap();
+        name
+    };
+    let st_disk = copy(&report, st);
+    copy(&make, db);
+    copy(&gone, st);
+    fs::remove_file(&gone).unwrap();
+    let (code, j) = v.json(&[]);
+    assert_eq!(code, Some(0), "{j}");
+    assert_eq!(j["files"], 5, "{j}");
+    let mut listed: Vec<(String, String, bool, String)> = j["conflict_copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["path"].as_str().unwrap().to_string(),
+                c["copy_of"].as_str().unwrap().to_string(),
+                c["copy_of_exists"].as_bool().unwrap(),
+                c["tool"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    listed.sort();
+    let t =
+        |a: &str, b: &str, e: bool, tool: &str| (a.to_string(), b.to_string(), e, tool.to_string());
+    assert_eq!(
+        listed,
+        vec![
+            t(&format!("/Makefile{db}"), "/Makefile", true, "Dropbox"),
+            t(&format!("/gone{st}.txt"), "/gone.txt", false, "Syncthing"),
+            t(
+                &format!("/report{st}.odt"),
+                "/report.odt",
+                true,
+                "Syncthing"
+            ),
+        ]
+    );
+    let out = ok(&v.fsck(&[]));
+    assert!(
+        out.contains(&format!(
+            "CONFLICT COPY /gone{st}.txt: a Syncthing copy of /gone.txt (gone)"
+        )),
+        "{out}"
+    );
+    let shown = ok(&fusecry(
+        &v.d,
+        &[
+            "name",
+            "decrypt",
+            &st_disk,
+            "-c",
+            "vol",
+            "--password-file",
+            "pw",
+        ],
+    ));
+    assert_eq!(shown.trim_end(), format!("report{st}.odt"));
+    // Not a tool's marker: listed as damage, exit 21.
+    fs::copy(&report, report.with_file_name(format!("{st_disk}.x"))).unwrap();
+    let (code, j) = v.json(&[]);
+    assert_eq!(code, Some(21), "{j}");
+    assert_eq!(j["damaged"].as_array().unwrap().len(), 1, "{j}");
+}

@@ -1,6 +1,7 @@
 //! `fusecry fsck ROOT`: verify every conf field, header, chunk tag, trailer,
 //! name and symlink target of an unmounted volume; report the plaintext
-//! path of every damaged entry and the plaintext byte ranges lost. With
+//! path of every damaged entry and the plaintext byte ranges lost, and list
+//! sync tools' conflict copies (SPEC §10.1), which are not damage. With
 //! `--repair`, rewrite every damaged file so it reads again (SPEC §7.7).
 //! Exit 0 clean (or all repaired), 21 dirty.
 //!
@@ -13,9 +14,7 @@ use crate::confio;
 use crate::exit::{fail, FSCK_DIRTY};
 use crate::progress::Progress;
 use anyhow::Result;
-use fusecry_format::name::{
-    check_sidecar, classify, is_tmp, sidecar_name, DirIv, DiskName, CONF_NAME, DIRIV_NAME,
-};
+use fusecry_format::name::{is_tmp, DirIv, CONF_NAME, DIRIV_NAME};
 use fusecry_format::{long_target, stream, Codec};
 use fusecry_fuse::backing::Dir;
 use fusecry_fuse::names;
@@ -92,6 +91,24 @@ pub struct Report {
     pub symlinks: u64,
     pub bytes: u64,
     pub damaged: Vec<Damage>,
+    /// Copies a sync tool made of an entry both sides changed (SPEC §10.1):
+    /// readable, shown by the mount; listed so they can be merged.
+    pub conflict_copies: Vec<ConflictCopy>,
+}
+
+/// A sync tool's conflict copy (SPEC §10.1).
+#[derive(Serialize, Debug)]
+pub struct ConflictCopy {
+    /// Plaintext path it is shown under.
+    pub path: String,
+    /// Ciphertext path.
+    pub stored_path: PathBuf,
+    /// Plaintext path of the entry it copies.
+    pub copy_of: String,
+    /// Whether that entry is still in the volume.
+    pub copy_of_exists: bool,
+    /// The sync tool whose marker it carries.
+    pub tool: &'static str,
 }
 
 struct Walker<'a> {
@@ -156,6 +173,8 @@ impl Walker<'_> {
         // SPEC §11.2: long-target sidecars here, and those a symlink names.
         let mut sidecars = Vec::new();
         let mut named = std::collections::BTreeSet::new();
+        // SPEC §10.1: conflict copies here, and every name shown here.
+        let (mut copies, mut shown) = (Vec::new(), std::collections::BTreeSet::new());
         for os in entries {
             let p = path.join(&os);
             let Some(disk) = os.to_str().map(str::to_string) else {
@@ -183,28 +202,27 @@ impl Walker<'_> {
                 );
                 continue;
             }
-            // The full encoded name: what a long name's sidecar holds, and
-            // what a symlink target is bound to (SPEC §11).
-            let encoded = if self.codec.uses_diriv() {
-                match classify(&disk) {
-                    DiskName::Reserved => continue,
-                    DiskName::Long(d) => dir
-                        .read_small(OsStr::new(&sidecar_name(d)))
-                        .map_err(|e| errno_text(e.code()))
-                        .and_then(|b| String::from_utf8(b).map_err(|e| e.to_string()))
-                        .map_err(|e| fusecry_format::Error::BadName(format!("sidecar: {e}")))
-                        .and_then(|s| check_sidecar(d, &s).map(|_| s)),
-                    DiskName::Short(s) => Ok(s.to_string()),
+            // SPEC §10, §10.1: the plaintext name and the full encoded name
+            // a symlink target is bound to (a long name's sidecar content).
+            let read = |side: &str| dir.read_small(OsStr::new(side)).ok();
+            let (name, encoded) = match self.codec.decode_entry(diriv.as_ref(), &disk, read) {
+                Ok(None) => continue,
+                Ok(Some(e)) => {
+                    if let Some((of, tool)) = e.copy_of {
+                        copies.push((
+                            of.clone(),
+                            ConflictCopy {
+                                path: format!("{plain}/{}", e.name),
+                                stored_path: p.clone(),
+                                copy_of: format!("{plain}/{of}"),
+                                copy_of_exists: false,
+                                tool: tool.name(),
+                            },
+                        ));
+                    }
+                    shown.insert(e.name.clone());
+                    (e.name, e.encoded)
                 }
-            } else {
-                Ok(disk.clone())
-            };
-            let decoded = encoded.and_then(|e| {
-                let n = self.codec.decrypt_name(diriv.as_ref(), &e)?;
-                Ok((n, e))
-            });
-            let (name, encoded) = match decoded {
-                Ok(n) => n,
                 Err(e) => {
                     self.damage(format!("{plain}/[{disk}]"), &p, e.to_string());
                     continue;
@@ -259,6 +277,10 @@ impl Walker<'_> {
                 });
             }
             self.progress.inc();
+        }
+        for (of, mut c) in copies {
+            c.copy_of_exists = shown.contains(&of);
+            self.report.conflict_copies.push(c);
         }
         for (disk, p) in sidecars {
             if self.codec.binds_symlinks() && !named.contains(&disk) {
@@ -409,6 +431,19 @@ pub fn run(a: FsckArgs) -> Result<()> {
         );
         for d in &report.damaged {
             print_damage(d);
+        }
+        for c in &report.conflict_copies {
+            println!(
+                "CONFLICT COPY {}: a {} copy of {} ({})",
+                c.path,
+                c.tool,
+                c.copy_of,
+                if c.copy_of_exists {
+                    "still there"
+                } else {
+                    "gone"
+                }
+            );
         }
         println!(
             "{}",

@@ -5,7 +5,7 @@ use crate::confio;
 use crate::exit::at;
 use crate::rng::CliRng;
 use anyhow::Result;
-use fusecry_format::name::{classify, sidecar_name, DirIv, DiskName, DIRIV_NAME};
+use fusecry_format::name::{sidecar_name, DirIv, DIRIV_NAME};
 use fusecry_format::{legacy, Codec, Conf};
 use rand_core::RngCore;
 use std::path::{Path, PathBuf};
@@ -61,18 +61,27 @@ pub fn run(c: NameCommand) -> Result<()> {
             eprintln!("long name: the sidecar {} holds {s}", sidecar_name(&disk));
         }
     } else {
-        let encoded = match classify(&a.name) {
-            DiskName::Long(d) => {
-                let p = dir.join(sidecar_name(d));
-                let s = std::fs::read_to_string(&p).map_err(|e| at(&p, e.into()))?;
-                fusecry_format::name::check_sidecar(d, &s).map_err(|e| at(&p, e))?;
-                s
-            }
-            _ => a.name.clone(),
+        // SPEC §10, §10.1: a long name's sidecar is read from --dir; when
+        // the name does not decode, the last sidecar that could not be read
+        // is the error (a missing input), not the name.
+        let unread = std::cell::RefCell::new(None);
+        let read = |side: &str| {
+            let p = dir.join(side);
+            std::fs::read(&p)
+                .map_err(|e| *unread.borrow_mut() = Some((p, e)))
+                .ok()
         };
         let plain = codec
-            .decrypt_name(iv.as_ref(), &encoded)
-            .map_err(|e| at(Path::new(&a.name), e))?;
+            .decode_entry(iv.as_ref(), &a.name, read)
+            .and_then(|e| {
+                e.map(|e| e.name).ok_or_else(|| {
+                    fusecry_format::Error::BadName("a reserved name of the volume".into())
+                })
+            })
+            .map_err(|e| match unread.take() {
+                Some((p, io)) => at(&p, io.into()),
+                None => at(Path::new(&a.name), e),
+            })?;
         println!("{plain}");
     }
     Ok(())
