@@ -76,6 +76,12 @@ pub struct FsOptions {
     /// POSIX ACLs (`-o acl`, `acl.rs`): stored encrypted, enforced by the
     /// kernel. Needs encrypted xattrs (fusecry/1 with encrypted names).
     pub acl: bool,
+    /// No extended attributes (`-o noxattr`, as gocryptfs `-noxattr`):
+    /// every xattr call answers ENOSYS, which the kernel remembers for the
+    /// mount (callers then get EOPNOTSUPP), so it stops asking. Before each
+    /// write and chown of a file it otherwise asks for `security.capability`:
+    /// two requests per file written (README, benchmarks).
+    pub noxattr: bool,
     /// Other writers share the ciphertext directory (`-o shared`): the
     /// kernel caches no entries or attributes (60 s otherwise) and gets no
     /// writeback cache (under which it trusts its own sizes and pages, and
@@ -161,6 +167,12 @@ impl CryptFs {
         let meta = root
             .stat_self()
             .map_err(|e| std::io::Error::other(format!("{}: {e:?}", root_path.display())))?;
+        if opts.acl && opts.noxattr {
+            return Err(std::io::Error::other(format!(
+                "{}: -o acl and -o noxattr exclude each other (ACLs are stored as xattrs)",
+                root_path.display()
+            )));
+        }
         if opts.acl && !codec.encrypts_xattrs() {
             return Err(std::io::Error::other(format!(
                 "{}: -o acl needs a fusecry/1 volume with encrypted names (its ACLs are stored as encrypted xattrs)",
@@ -1458,8 +1470,18 @@ impl CryptFs {
         res.map_err(|e| self.log_damage(ino, e))?
     }
 
+    /// ENOSYS for every xattr call under `-o noxattr` (see FsOptions).
+    fn xattrs_on(&self) -> Res<()> {
+        if self.opts.noxattr {
+            Err(Errno::ENOSYS)
+        } else {
+            Ok(())
+        }
+    }
+
     /// getxattr
     pub fn getxattr(&self, ino: Ino, name: &OsStr) -> Res<Vec<u8>> {
+        self.xattrs_on()?;
         // The name first: the kernel asks for security.capability before
         // writes and chowns, which encrypted xattrs cannot hold, and that
         // answer needs no path.
@@ -1496,6 +1518,7 @@ impl CryptFs {
         flags: i32,
         who: Caller,
     ) -> Res<()> {
+        self.xattrs_on()?;
         self.ro()?;
         let disk = self.xattr_name(name)?;
         if !self.codec.encrypts_xattrs() {
@@ -1524,6 +1547,7 @@ impl CryptFs {
 
     /// listxattr: NUL-terminated plaintext names.
     pub fn listxattr(&self, ino: Ino) -> Res<Vec<u8>> {
+        self.xattrs_on()?;
         let (dir, entry, _) = self.checked(ino)?;
         let mut out = Vec::new();
         for disk in dir.list_xattr(&entry)? {
@@ -1542,6 +1566,7 @@ impl CryptFs {
 
     /// removexattr
     pub fn removexattr(&self, ino: Ino, name: &OsStr) -> Res<()> {
+        self.xattrs_on()?;
         self.ro()?;
         let (dir, entry, _) = self.checked(ino)?;
         dir.remove_xattr(&entry, &self.xattr_name(name)?)

@@ -279,6 +279,39 @@ fn xattrs_are_encrypted_in_fusecry1() {
     assert!(xattr::set(m.p("f"), "trusted.x", b"v").is_err());
 }
 
+/// `-o noxattr`: every xattr call fails with EOPNOTSUPP (the kernel turns
+/// the daemon's first ENOSYS into that and stops asking), nothing reaches
+/// the backing entry, and everything else works; `-o acl` is refused with it.
+#[test]
+fn noxattr_mount_has_no_xattrs() {
+    let mut opts = fusecry_fuse::MountOptions::default();
+    opts.fs.noxattr = true;
+    let m = Mounted::with(
+        Kind::V1 {
+            cs: 4096,
+            names: true,
+        },
+        opts,
+    );
+    fs::write(m.p("f"), b"x").unwrap();
+    for _ in 0..2 {
+        let e = xattr::set(m.p("f"), "user.comment", b"v").unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EOPNOTSUPP));
+        let e = xattr::get(m.p("f"), "user.comment").unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EOPNOTSUPP));
+        let e = xattr::list(m.p("f")).map(drop).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EOPNOTSUPP));
+    }
+    assert_eq!(xattr::list(m.backing("f")).unwrap().count(), 0);
+    fs::write(m.p("f"), b"written again").unwrap();
+    assert_eq!(m.decrypt_backing("f"), b"written again");
+    let mut both = fusecry_fuse::FsOptions::default();
+    both.noxattr = true;
+    both.acl = true;
+    let refused = fusecry_fuse::CryptFs::new(m.codec.clone(), &m.cipher, both);
+    assert!(refused.is_err_and(|e| e.to_string().contains("exclude each other")));
+}
+
 #[test]
 fn long_names_and_reserved_files() {
     let m = Mounted::new(Kind::V1 {

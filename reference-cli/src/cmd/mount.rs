@@ -33,6 +33,7 @@ struct Opts {
     default_permissions: bool,
     writeback: bool,
     acl: bool,
+    noxattr: bool,
     shared: bool,
     /// The kernel's generic mount flags asked for (nodev, nosuid, ...).
     flags: Vec<fusecry_fuse::MountOption>,
@@ -86,6 +87,7 @@ fn parse_opts(list: &[String]) -> Result<Opts> {
         default_permissions: false,
         writeback: true,
         acl: false,
+        noxattr: false,
         shared: false,
         flags: Vec::new(),
     };
@@ -99,13 +101,15 @@ fn parse_opts(list: &[String]) -> Result<Opts> {
             "nowriteback" => o.writeback = false,
             "acl" => o.acl = true,
             "noacl" => o.acl = false,
+            "noxattr" => o.noxattr = true,
+            "xattr" => o.noxattr = false,
             "shared" => o.shared = true,
             other if theirs(other) => {}
             other if kernel_flag(other).is_some() => o.flags.extend(kernel_flag(other).flatten()),
             other => {
                 return Err(fail(
                     crate::exit::USAGE,
-                    format!("-o {other}: unknown mount option (ro, rw, allow_other, default_permissions, writeback, nowriteback, acl, noacl, shared, the kernel's nodev/nosuid/noexec/noatime/sync/dirsync, and fstab's passfile=, extpass=, keyfile=, conf=, idle=)"),
+                    format!("-o {other}: unknown mount option (ro, rw, allow_other, default_permissions, writeback, nowriteback, acl, noacl, noxattr, shared, the kernel's nodev/nosuid/noexec/noatime/sync/dirsync, and fstab's passfile=, extpass=, keyfile=, conf=, idle=)"),
                 ))
             }
         }
@@ -559,6 +563,7 @@ fn serve(a: &MountArgs, o: &Opts, codec: Codec) -> Result<()> {
         writeback: o.writeback && !read_only && !o.shared,
         seed: a.test_seed.seed,
         acl: o.acl,
+        noxattr: o.noxattr,
         shared: o.shared,
     };
     let fs = Arc::new(
