@@ -2,17 +2,27 @@
 //! slots, the key hierarchy, the chunk codec, file layout arithmetic, names,
 //! symlink targets and streams, for both profiles (fusecry/1 and legacy 0.11).
 //!
-//! No I/O policy lives here: functions take bytes, readers and writers, and
-//! randomness enters through `&mut impl CryptoRngCore` (the lowest functions
+//! Randomness enters through `&mut impl CryptoRngCore` (the lowest functions
 //! take IV, file id and salt bytes so tests and vectors can fix them).
+//! Chunk crypto runs on the rayon pool when a batch is large enough
+//! ([`batch`], the one place that decides).
+//!
+//! No I/O policy lives here, with one marked exception: functions take
+//! bytes, or a [`file::Storage`] for random access (the caller decides
+//! locking, caching and system calls), and open nothing themselves. The
+//! exception is [`stream::pipeline`], which drives the stream codec from a
+//! reader to a writer on threads of its own (read-ahead, channels, buffer
+//! counts) for the CLI; everything else in [`stream`] is the plain codec.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod chunk;
 pub mod codec;
 pub mod conf;
 pub mod conflict;
 pub mod error;
+pub mod file;
 pub mod header;
 pub mod kdf;
 pub mod keys;

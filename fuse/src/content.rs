@@ -1,10 +1,16 @@
-//! SPEC §7.5–§7.7 as random access: one open backing file, its cached file
-//! id and authenticated size, and chunk-wise read, write and truncate.
+//! SPEC §7.5–§7.7 as the mount does random access: one open backing file,
+//! its cached file id and authenticated size, and who may touch which
+//! chunks when. The bytes themselves (which chunks a range covers, reading
+//! and verifying them, re-encrypting with fresh IVs, gaps of real encrypted
+//! zeros, trailer placement, truncation, the empty form) are
+//! `fusecry_format::file`'s; this module owns the I/O policy around them:
+//! the backing fd (through [`backing`], so fault injection applies), locks,
+//! per-thread buffers, space reservation, id renewal and restating after a
+//! failed change.
 //!
-//! Every read verifies each chunk it returns; every write re-encrypts the
-//! chunks it touches with fresh IVs, fills gaps with real encrypted zeros,
-//! writes the chunks before the trailer (so a crash tears at most the chunks
-//! being written), and works in bounded batches whatever the size.
+//! Every read verifies each chunk it returns; every write writes the chunks
+//! before the trailer (so a crash tears at most the chunks being written),
+//! and works in bounded batches whatever the size.
 //!
 //! Concurrency: requests lock *chunk ranges*, not the file. Writes to
 //! disjoint chunks (the kernel's writeback sends several at once) encrypt in
@@ -15,40 +21,40 @@
 
 use crate::backing::{self, Res};
 use crate::{space, xattrs};
-use fusecry_format::chunk::{ChunkJob, LANES};
+use fusecry_format::file::{self, FileError, Scratch, Storage};
 use fusecry_format::{Codec, FileId, Profile};
 use fuser::Errno;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use rand_core::CryptoRngCore;
-use rayon::prelude::*;
 use std::fs::File;
 
-/// Per-thread buffers reused by every request: allocating a large buffer per
-/// request costs an mmap, page faults and munmap each time.
-#[derive(Default)]
-struct Scratch {
-    stored: Vec<u8>,
-    plain: Vec<u8>,
-}
+pub use fusecry_format::file::Source;
 
 thread_local! {
+    /// Per-thread buffers reused by every request (see [`Scratch`]).
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
-/// Makes `v` exactly `n` bytes long without caring about its content.
-fn sized(v: &mut Vec<u8>, n: usize) -> &mut [u8] {
-    if v.len() < n {
-        v.resize(n, 0);
-    }
-    &mut v[..n]
-}
+/// The backing file as the format's random-access functions see it: every
+/// call goes through [`backing`], so fault injection and errno mapping
+/// apply to them as to the rest of the mount.
+struct Backing<'a>(&'a File);
 
-/// Chunks of one batch: bounds the memory of a huge write or gap fill.
-const BATCH_BYTES: u64 = 8 << 20;
-/// Below this much plaintext a request is done on the calling thread: the
-/// kernel already sends several requests at once, and handing small work to
-/// the pool costs more than it saves.
-const PARALLEL_MIN_BYTES: usize = 256 << 10;
+impl Storage for Backing<'_> {
+    type Error = Errno;
+    fn read_at(&self, buf: &mut [u8], off: u64) -> Res<usize> {
+        backing::read_at(self.0, buf, off)
+    }
+    fn write_at(&self, buf: &[u8], off: u64) -> Res<()> {
+        backing::write_at(self.0, buf, off)
+    }
+    fn stored_len(&self) -> Res<u64> {
+        self.0.metadata().map(|m| m.len()).map_err(backing::errno)
+    }
+    fn set_stored_len(&self, len: u64) -> Res<()> {
+        backing::set_len(self.0, len)
+    }
+}
 
 /// Why a content operation failed.
 #[derive(Debug)]
@@ -70,25 +76,16 @@ impl From<Errno> for ContentError {
     }
 }
 
-type CRes<T> = Result<T, ContentError>;
-
-/// What a write puts into the file.
-#[derive(Clone, Copy)]
-pub enum Source<'a> {
-    /// These bytes.
-    Bytes(&'a [u8]),
-    /// This many zero bytes (growing truncate, fallocate).
-    Zeros(u64),
-}
-
-impl Source<'_> {
-    fn len(&self) -> u64 {
-        match self {
-            Source::Bytes(b) => b.len() as u64,
-            Source::Zeros(n) => *n,
+impl From<FileError<Errno>> for ContentError {
+    fn from(e: FileError<Errno>) -> Self {
+        match e {
+            FileError::Io(e) => ContentError::Io(e),
+            FileError::Damaged { chunk, what } => ContentError::Damaged { chunk, what },
         }
     }
 }
+
+type CRes<T> = Result<T, ContentError>;
 
 /// Cached header and size of an open file.
 #[derive(Debug)]
@@ -209,12 +206,7 @@ impl OpenFile {
         rng: &mut impl CryptoRngCore,
     ) -> CRes<()> {
         let id = FileId::random(rng);
-        let mut bytes = codec.encode_header(&id);
-        if codec.layout().stored_size(0) > 0 {
-            bytes.extend(codec.encode_trailer(&id, 0));
-        }
-        backing::write_at(&self.file, &bytes, 0)?;
-        backing::set_len(&self.file, bytes.len() as u64)?;
+        file::write_empty(codec, &Backing(&self.file), &id)?;
         // Stored: the state follows at once, whatever becomes of the
         // values below (one not moved answers EIO, SPEC §11.1).
         let old = std::mem::replace(&mut st.id, id);
@@ -321,9 +313,8 @@ impl OpenFile {
         drop(g);
         let res = SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
-            let Scratch { stored, plain } = &mut *s;
-            let range = read_range(codec, &self.file, &id, size, off, len, stored, plain)?;
-            Ok(f(&plain[range]))
+            let range = file::read(codec, &Backing(&self.file), &id, size, off, len, &mut s)?;
+            Ok(f(&s.plain()[range]))
         });
         self.release(&mut self.state.lock(), span);
         res
@@ -392,7 +383,20 @@ impl OpenFile {
         }
         let id = g.id;
         drop(g);
-        let res = write_chunks(codec, &self.file, &id, old, from, off, src, rng);
+        let res = SCRATCH.with(|s| {
+            let b = Backing(&self.file);
+            file::write(
+                codec,
+                &b,
+                &id,
+                old,
+                from,
+                off,
+                src,
+                rng,
+                &mut s.borrow_mut(),
+            )
+        });
         let mut g = self.state.lock();
         if res.is_ok() {
             g.size = g.size.max(end);
@@ -404,9 +408,7 @@ impl OpenFile {
                 // Chunks first, trailer last: a crash before this leaves an
                 // old or torn trailer that fsck reports, never a wrong size
                 // that verifies. Nothing in flight lands beyond this trailer.
-                let tr = codec.encode_trailer(&id, end);
-                let at = codec.layout().stored_size(end) - tr.len() as u64;
-                if let Err(e) = backing::write_at(&self.file, &tr, at) {
+                if let Err(e) = file::write_trailer(codec, &Backing(&self.file), &id, end) {
                     self.restate(codec, &mut g);
                     self.release(&mut g, span);
                     return Err(e.into());
@@ -416,7 +418,7 @@ impl OpenFile {
             self.restate(codec, &mut g);
         }
         self.release(&mut g, span);
-        res.map(|_| off)
+        res.map(|_| off).map_err(ContentError::from)
     }
 
     /// Sets the plaintext size (waits for every request in flight).
@@ -471,43 +473,8 @@ impl OpenFile {
         if new > old && old == 0 && st.inherited_id {
             self.renew_id(codec, st, rng)?;
         }
-        if new > old {
-            write_chunks(
-                codec,
-                &self.file,
-                &st.id,
-                old,
-                old,
-                old,
-                Source::Zeros(new - old),
-                rng,
-            )?;
-            let tr = codec.encode_trailer(&st.id, new);
-            backing::write_at(&self.file, &tr, l.stored_size(new) - tr.len() as u64)?;
-            st.size = new;
-            return Ok(());
-        }
-        if new == old {
-            return Ok(());
-        }
-        let cs = l.chunk_size;
-        if !new.is_multiple_of(cs) {
-            // The new last chunk keeps its first new % cs bytes and is
-            // re-encrypted so that its padding is zero again.
-            let k = new / cs;
-            let old_plain = read_chunk(codec, &self.file, &st.id, k, l.chunk_plain_len(k, old))?;
-            let keep = &old_plain[..(new % cs) as usize];
-            let mut iv = [0u8; 16];
-            rng.fill_bytes(&mut iv);
-            let stored = codec.encrypt_chunk(&st.id, k, &iv, keep);
-            backing::write_at(&self.file, &stored, l.chunk_offset(k))?;
-        }
-        let stored_len = l.stored_size(new);
-        if stored_len > 0 {
-            let tr = codec.encode_trailer(&st.id, new);
-            backing::write_at(&self.file, &tr, stored_len - tr.len() as u64)?;
-        }
-        backing::set_len(&self.file, stored_len)?;
+        let b = Backing(&self.file);
+        SCRATCH.with(|s| file::truncate(codec, &b, &st.id, old, new, rng, &mut s.borrow_mut()))?;
         st.size = new;
         Ok(())
     }
@@ -534,239 +501,19 @@ fn writable(st: &FileState) -> CRes<()> {
     }
 }
 
-fn load_state(codec: &Codec, file: &File) -> Res<FileState> {
-    let l = *codec.layout();
-    let stored = file.metadata().map_err(backing::errno)?.len();
-    let mut head = vec![0u8; l.header_len as usize];
-    let got = backing::read_at(file, &mut head, 0)?;
-    let id = match codec.decode_header(&head[..got]) {
-        Ok(id) => id,
-        Err(e) => {
-            return Ok(FileState::loaded(
-                codec,
-                FileId::default(),
-                estimate_size(codec, stored),
-                Some(e.to_string()),
-            ))
-        }
-    };
-    let tl = l.trailer_len.min(stored) as usize;
-    let mut tail = vec![0u8; tl];
-    backing::read_at(file, &mut tail, stored - tl as u64)?;
-    match codec.decode_trailer(&id, stored, &tail) {
-        Ok(size) => Ok(FileState::loaded(codec, id, size, None)),
-        Err(e) => Ok(FileState::loaded(
-            codec,
-            id,
-            estimate_size(codec, stored),
-            Some(e.to_string()),
-        )),
-    }
-}
-
-/// The plaintext size a stored length suggests, for listing a file whose
-/// trailer did not verify (its reads fail anyway).
-pub fn estimate_size(codec: &Codec, stored: u64) -> u64 {
-    let l = codec.layout();
-    if let Some(r) = l.plain_size_range(stored) {
-        return *r.end();
-    }
-    let body = stored.saturating_sub(l.header_len + l.trailer_len);
-    (body / l.frame_len()) * l.chunk_size
+/// SPEC §7.5 steps 1–4 ([`file::open`]) as the state of an open file.
+fn load_state(codec: &Codec, f: &File) -> Res<FileState> {
+    let o = file::open(codec, &Backing(f))?;
+    Ok(FileState::loaded(
+        codec,
+        o.id,
+        o.size,
+        o.damage.map(|e| e.to_string()),
+    ))
 }
 
 /// Plaintext size of a stored file without keeping it open (for getattr).
 pub fn stored_file_size(codec: &Codec, file: &File) -> Res<(u64, Option<String>)> {
     let st = load_state(codec, file)?;
     Ok((st.size, st.damaged))
-}
-
-fn damaged(chunk: u64, e: impl ToString) -> ContentError {
-    ContentError::Damaged {
-        chunk: Some(chunk),
-        what: e.to_string(),
-    }
-}
-
-/// Reads and verifies one whole chunk holding `plain_len` bytes.
-fn read_chunk(
-    codec: &Codec,
-    file: &File,
-    id: &FileId,
-    index: u64,
-    plain_len: u64,
-) -> CRes<Vec<u8>> {
-    let l = codec.layout();
-    let mut stored = vec![0u8; l.chunk_stored_len(plain_len) as usize];
-    let got = backing::read_at(file, &mut stored, l.chunk_offset(index))?;
-    if got < stored.len() {
-        return Err(damaged(index, "chunk cut short"));
-    }
-    codec
-        .decrypt_chunk(id, index, &stored, plain_len as usize)
-        .map_err(|e| damaged(index, e))
-}
-
-/// Reads and verifies the chunks covering `[off, off + len)` of a file of
-/// `size` bytes into `plain`; returns the range of `plain` holding them.
-#[allow(clippy::too_many_arguments)]
-fn read_range(
-    codec: &Codec,
-    file: &File,
-    id: &FileId,
-    size: u64,
-    off: u64,
-    len: u64,
-    stored_buf: &mut Vec<u8>,
-    plain_buf: &mut Vec<u8>,
-) -> CRes<std::ops::Range<usize>> {
-    let l = *codec.layout();
-    let cs = l.chunk_size;
-    let chunks = l.chunk_range(off, len);
-    let first = chunks.start;
-    let last = chunks.end - 1;
-    let start = l.chunk_offset(first);
-    let end = l.chunk_offset(last) + l.chunk_stored_len(l.chunk_plain_len(last, size));
-    let stored = sized(stored_buf, (end - start) as usize);
-    let got = backing::read_at(file, stored, start)?;
-    if got < stored.len() {
-        let bad = first + got as u64 / l.frame_len();
-        return Err(damaged(bad, "chunk cut short: the file is truncated"));
-    }
-    let plain_total = (l.chunk_plain_len(last, size) + (last - first) * cs) as usize;
-    let plain = sized(plain_buf, plain_total);
-    let frame = l.frame_len() as usize;
-    let decrypt = |(k, (p, s)): (usize, (&mut [u8], &[u8]))| -> CRes<()> {
-        let idx = first + k as u64;
-        let slen = l.chunk_stored_len(p.len() as u64) as usize;
-        codec
-            .decrypt_chunk_into(id, idx, &s[..slen], p)
-            .map_err(|e| damaged(idx, e))
-    };
-    if plain_total >= PARALLEL_MIN_BYTES && last > first {
-        plain
-            .par_chunks_mut(cs as usize)
-            .zip(stored.par_chunks(frame))
-            .enumerate()
-            .try_for_each(decrypt)?;
-    } else {
-        plain
-            .chunks_mut(cs as usize)
-            .zip(stored.chunks(frame))
-            .enumerate()
-            .try_for_each(decrypt)?;
-    }
-    let skip = (off - first * cs) as usize;
-    Ok(skip..skip + len as usize)
-}
-
-/// Encrypts and writes every chunk from the one holding byte `from` to the
-/// one holding the last byte of the write, for a file whose committed size
-/// is `old` (chunks at or past `old` start as zeros). Does not touch the
-/// trailer. The caller holds those chunks.
-#[allow(clippy::too_many_arguments)]
-fn write_chunks(
-    codec: &Codec,
-    file: &File,
-    id: &FileId,
-    old: u64,
-    from: u64,
-    off: u64,
-    src: Source<'_>,
-    rng: &mut impl CryptoRngCore,
-) -> CRes<()> {
-    let l = *codec.layout();
-    let cs = l.chunk_size;
-    let end = off + src.len();
-    let new = old.max(end);
-    let first = from / cs;
-    let last = (end - 1) / cs;
-    let per_batch = (BATCH_BYTES / cs).max(1);
-    let mut b0 = first;
-    while b0 <= last {
-        let b1 = (b0 + per_batch - 1).min(last);
-        let n = (b1 - b0 + 1) as usize;
-        SCRATCH.with(|scr| -> CRes<()> {
-            let mut scr = scr.borrow_mut();
-            let Scratch { stored, plain } = &mut *scr;
-            // Chunk k of the batch is plain[k·cs .. k·cs + its new length].
-            let lens: Vec<usize> = (b0..=b1)
-                .map(|i| l.chunk_plain_len(i, new) as usize)
-                .collect();
-            // A chunk the request covers whole is encrypted straight from the
-            // request's bytes; only the others (an edge the write cuts, a
-            // gap, growth) are put together in `plain` first.
-            let whole = |k: usize| -> Option<&[u8]> {
-                let Source::Bytes(data) = src else {
-                    return None;
-                };
-                let cstart = (b0 + k as u64) * cs;
-                let cend = cstart + lens[k] as u64;
-                (off <= cstart && cend <= end)
-                    .then(|| &data[(cstart - off) as usize..(cend - off) as usize])
-            };
-            let plain = sized(plain, n * cs as usize);
-            for (k, i) in (b0..=b1).enumerate() {
-                if whole(k).is_some() {
-                    continue;
-                }
-                let cstart = i * cs;
-                let new_len = lens[k] as u64;
-                let old_len = l.chunk_plain_len(i, old);
-                let p = &mut plain[k * cs as usize..k * cs as usize + new_len as usize];
-                // Old bytes this write does not cover must be read and verified.
-                let covers_old = off <= cstart && end >= cstart + old_len;
-                let mut filled = 0usize;
-                if old_len > 0 && !covers_old {
-                    let o = read_chunk(codec, file, id, i, old_len)?;
-                    p[..o.len()].copy_from_slice(&o);
-                    filled = o.len();
-                }
-                // Everything else starts as zeros (gap, growth), then the data.
-                p[filled..].fill(0);
-                if let Source::Bytes(data) = src {
-                    let s = off.max(cstart);
-                    let e = end.min(cstart + new_len);
-                    if s < e {
-                        p[(s - cstart) as usize..(e - cstart) as usize]
-                            .copy_from_slice(&data[(s - off) as usize..(e - off) as usize]);
-                    }
-                }
-            }
-            let mut ivs = vec![0u8; 16 * n];
-            rng.fill_bytes(&mut ivs);
-            let slens: Vec<usize> = lens
-                .iter()
-                .map(|&pl| l.chunk_stored_len(pl as u64) as usize)
-                .collect();
-            let total: usize = slens.iter().sum();
-            let out = sized(stored, total);
-            let mut jobs: Vec<ChunkJob<'_>> = Vec::with_capacity(n);
-            let mut rest = &mut out[..];
-            for (k, &sl) in slens.iter().enumerate() {
-                let (slot, b) = rest.split_at_mut(sl);
-                rest = b;
-                jobs.push(ChunkJob {
-                    index: b0 + k as u64,
-                    iv: ivs[16 * k..16 * k + 16].try_into().expect("16"),
-                    plain: whole(k).unwrap_or(&plain[k * cs as usize..k * cs as usize + lens[k]]),
-                    out: slot,
-                });
-            }
-            if lens.iter().sum::<usize>() >= PARALLEL_MIN_BYTES && n > 1 {
-                // Tasks of a few chunks each, so their CBC chains also run
-                // side by side within a thread (format::chunk::LANES).
-                let g = LANES.min(n.div_ceil(rayon::current_num_threads()));
-                jobs.par_chunks_mut(g)
-                    .for_each(|g| codec.encrypt_chunks(id, g));
-            } else {
-                codec.encrypt_chunks(id, &mut jobs);
-            }
-            drop(jobs);
-            backing::write_at(file, out, l.chunk_offset(b0))?;
-            Ok(())
-        })?;
-        b0 = b1 + 1;
-    }
-    Ok(())
 }

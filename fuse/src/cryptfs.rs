@@ -416,7 +416,7 @@ impl CryptFs {
                 tracing::warn!("{}: {why}", self.plain_path(ino));
                 size
             }
-            Err(_) => content::estimate_size(&self.codec, m.len()),
+            Err(_) => fusecry_format::file::estimate_size(self.codec.layout(), m.len()),
         };
         size
     }

@@ -1,65 +1,30 @@
-//! SPEC §12 "Streams": encode and decode a whole file or stream from a
-//! reader to a writer in constant memory, a batch of chunks at a time.
+//! SPEC §12 streams from a reader to a writer, on threads: the one part of
+//! this crate with an I/O policy (threads, channels, read-ahead, buffer
+//! counts). The bytes are those of the codec in [`super`]; this only moves
+//! them.
 //!
 //! Both directions are a three-stage pipeline: a reader thread fills blocks,
-//! the chunks of a block are encrypted or verified and decrypted in parallel
-//! (rayon), and a writer moves the finished batch out while the next one is
-//! being computed and the one after that read. Buffers go round through
-//! channels instead of being allocated per batch, so memory stays at a few
-//! batches whatever the input size, and the pages are not faulted in and
-//! zeroed again for every batch.
-//!
-//! The decoder releases a chunk only after its tag verified, and only when
-//! at least `trailer_len + 1` bytes follow it, so it can never be the last
-//! chunk (whose length depends on the authenticated size in the trailer).
+//! the chunks of a block are encrypted or verified and decrypted on the
+//! rayon pool ([`crate::batch`]), and a writer moves the finished batch out
+//! while the next one is being computed and the one after that read.
+//! Buffers go round through channels instead of being allocated per batch,
+//! so memory stays at a few batches whatever the input size, and the pages
+//! are not faulted in and zeroed again for every batch.
 
-use crate::chunk::{ChunkJob, LANES};
-use crate::codec::{Codec, Profile};
+use super::{batch_frames, Decoder, Encoder, Report, Target};
+use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::header::FileId;
 use rand_core::CryptoRngCore;
-use rayon::prelude::*;
 use std::io::{self, Read, Write};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::Scope;
-
-/// Plaintext bytes per batch. About seven batches' worth of buffers exist at
-/// most (four read, three written), whatever the input size.
-pub const BATCH_BYTES: usize = 4 << 20;
 
 /// Blocks the reader may hold: one being read, one queued, and the decoder's
 /// current and look-ahead blocks.
 const READ_BUFFERS: usize = 4;
 /// Output batches: one being computed, one queued, one being written.
 const WRITE_BUFFERS: usize = 3;
-
-/// What is being written: the only difference is legacy's empty input,
-/// which is 0 bytes as a file and 8 zero bytes as a stream (quirk 12).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// A file (`encrypt`, the mount).
-    File,
-    /// A stream (`stream encrypt`).
-    Stream,
-}
-
-fn batch_frames(cs: u64) -> usize {
-    (BATCH_BYTES / cs as usize).max(1)
-}
-
-/// Chunks per rayon task: small chunks are grouped so a task is ~64 KiB and
-/// the scheduling cost stays small beside the crypto.
-fn min_len(cs: u64) -> usize {
-    ((64 << 10) / cs as usize).max(1)
-}
-
-/// Chunks per encryption task out of `n`: at least [`LANES`] so their CBC
-/// chains run side by side, ~64 KiB for small chunks, and few enough that
-/// every thread gets work when the chunks are large.
-fn group_len(cs: u64, n: usize) -> usize {
-    let spread = n.div_ceil(rayon::current_num_threads()).max(1);
-    min_len(cs).max(LANES).min(spread)
-}
 
 /// Reads until `buf[..want]` is full or the reader ends; returns the bytes
 /// read. `buf` keeps its length between uses, so a recycled buffer is read
@@ -167,12 +132,9 @@ pub fn encrypt<R: Read + Send, W: Write + Send>(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<u64> {
     off_rayon_workers()?;
-    let layout = *codec.layout();
-    let cs = layout.chunk_size as usize;
-    let frame = layout.frame_len() as usize;
     // Every block but the last holds exactly `cap` bytes, so chunk
     // boundaries never straddle two blocks.
-    let cap = batch_frames(layout.chunk_size) * cs;
+    let cap = batch_frames(codec.chunk_size()) * codec.chunk_size() as usize;
     std::thread::scope(|s| {
         let (free_in, free_in_rx) = pool(READ_BUFFERS);
         let in_rx = spawn_reader(s, reader, cap, free_in_rx);
@@ -189,63 +151,22 @@ pub fn encrypt<R: Read + Send, W: Write + Send>(
         });
         let mut body = || -> Result<u64> {
             let send = |b: Vec<u8>| out_tx.send(b).map_err(|_| writer_stopped());
-            send(codec.encode_header(id))?;
-            let mut index: u64 = 0;
-            let mut total: u64 = 0;
-            let mut ivs: Vec<[u8; 16]> = Vec::new();
+            let mut enc = Encoder::new(codec, id, target);
+            send(enc.header())?;
             for cur in in_rx.iter() {
                 let cur = cur?;
-                let plain = cur.bytes();
-                if !plain.is_empty() {
-                    let n = plain.len().div_ceil(cs);
-                    // Randomness enters here, sequentially, so a seeded rng gives the same file.
-                    ivs.clear();
-                    ivs.extend((0..n).map(|_| {
-                        let mut iv = [0u8; 16];
-                        rng.fill_bytes(&mut iv);
-                        iv
-                    }));
-                    let stored: usize = (0..n)
-                        .map(|i| {
-                            let p = layout.chunk_plain_len(i as u64, plain.len() as u64);
-                            layout.chunk_stored_len(p) as usize
-                        })
-                        .sum();
+                if !cur.bytes().is_empty() {
                     let mut out = free_out_rx.recv().map_err(|_| writer_stopped())?;
-                    // Every byte is overwritten; only growth is zeroed.
-                    out.resize(stored, 0);
-                    let g = group_len(layout.chunk_size, n);
-                    out.par_chunks_mut(frame * g)
-                        .zip(plain.par_chunks(cs * g))
-                        .zip(ivs.par_chunks(g))
-                        .enumerate()
-                        .for_each(|(t, ((o, p), ivs))| {
-                            let first = index + (t * g) as u64;
-                            let mut jobs: Vec<ChunkJob<'_>> = o
-                                .chunks_mut(frame)
-                                .zip(p.chunks(cs))
-                                .zip(ivs)
-                                .enumerate()
-                                .map(|(i, ((out, plain), iv))| ChunkJob {
-                                    index: first + i as u64,
-                                    iv: *iv,
-                                    plain,
-                                    out,
-                                })
-                                .collect();
-                            codec.encrypt_chunks(id, &mut jobs);
-                        });
+                    enc.block(cur.bytes(), &mut out, rng);
                     send(out)?;
-                    index += n as u64;
-                    total += plain.len() as u64;
-                    progress(total);
+                    progress(enc.total());
                 }
                 let _ = free_in.send(cur.buf);
             }
-            if total == 0 && codec.profile() == Profile::Legacy && target == Target::File {
-                // quirk 12: the original writes an empty file as 0 bytes.
-            } else {
-                send(codec.encode_trailer(id, total))?;
+            let total = enc.total();
+            let trailer = enc.finish();
+            if !trailer.is_empty() {
+                send(trailer)?;
             }
             Ok(total)
         };
@@ -260,24 +181,6 @@ pub fn encrypt<R: Read + Send, W: Write + Send>(
             (res, Ok(())) => res,
         }
     })
-}
-
-/// What [`verify`] found.
-#[derive(Debug, Default)]
-pub struct Report {
-    /// The authenticated plaintext size, when the trailer verified.
-    pub size: Option<u64>,
-    /// Indexes of chunks whose tag failed.
-    pub bad_chunks: Vec<u64>,
-    /// The first file-level failure (header, trailer, length).
-    pub error: Option<Error>,
-}
-
-impl Report {
-    /// True when nothing is wrong.
-    pub fn is_clean(&self) -> bool {
-        self.bad_chunks.is_empty() && self.error.is_none()
-    }
 }
 
 /// Decrypts a stored file from `reader` into `writer`. Only verified chunks
@@ -333,34 +236,18 @@ fn run_decoder<R: Read + Send, W: Write>(
     frames_per_block: usize,
 ) -> Result<()> {
     off_rayon_workers()?;
-    let layout = *codec.layout();
-    let hl = layout.header_len as usize;
+    let hl = codec.layout().header_len as usize;
     let mut head = Vec::new();
     let got = fill(reader, &mut head, hl)?;
-    if got < hl {
-        if got == 0 {
-            return Err(Error::Truncated {
-                stored: 0,
-                expected: layout.stored_size(0),
-            });
-        }
-        return Err(Error::BadHeader("shorter than the header"));
-    }
-    let id = codec.decode_header(&head[..hl])?;
-    let want = frames_per_block * layout.frame_len() as usize;
+    let dec = Decoder::new(codec, &head[..got], writer.is_none())?;
+    let want = frames_per_block * codec.layout().frame_len() as usize;
     std::thread::scope(|s| {
         let (free_in, free_in_rx) = pool(READ_BUFFERS);
         let in_rx = spawn_reader(s, reader, want, free_in_rx);
         let (free_out, free_out_rx) = pool(WRITE_BUFFERS);
         let (out_tx, out_rx) = sync_channel::<Vec<u8>>(1);
-        let dec = Decoder {
-            codec,
-            id,
-            keep_going: writer.is_none(),
-            want,
-        };
         let worker = s.spawn(move || {
-            let res = dec.run(in_rx, &free_in, &free_out_rx, &out_tx, report);
+            let res = decode_blocks(dec, want, in_rx, &free_in, &free_out_rx, &out_tx, report);
             // Dropping the channels here, not at the end of the scope, tells
             // the writer loop below that nothing more comes.
             drop(out_tx);
@@ -393,216 +280,49 @@ fn run_decoder<R: Read + Send, W: Write>(
     })
 }
 
-/// The middle stage of [`run_decoder`].
-struct Decoder<'a> {
-    codec: &'a Codec,
-    id: FileId,
-    keep_going: bool,
-    /// Stored bytes in every block but the last: whole frames.
+/// The middle stage of [`run_decoder`]: blocks of `want` stored bytes (the
+/// last one shorter) from the reader through `dec` to the writer.
+fn decode_blocks(
+    mut dec: Decoder<'_>,
     want: usize,
-}
-
-impl Decoder<'_> {
-    fn run(
-        &self,
-        in_rx: Receiver<io::Result<Block>>,
-        free_in: &SyncSender<Vec<u8>>,
-        free_out: &Receiver<Vec<u8>>,
-        out_tx: &SyncSender<Vec<u8>>,
-        report: &mut Report,
-    ) -> Result<()> {
-        let layout = *self.codec.layout();
-        let cs = layout.chunk_size as usize;
-        let frame = layout.frame_len() as usize;
-        let tl = layout.trailer_len as usize;
-        // The block held back until we know more than a trailer follows it.
-        let mut held: Option<Block> = None;
-        let mut consumed = layout.header_len;
-        let mut index: u64 = 0;
-        let tail = loop {
-            let blk = match in_rx.recv() {
-                Ok(b) => b?,
-                Err(_) => return Err(Error::Io(io::Error::other("the input reader stopped"))),
-            };
-            let last = blk.len < self.want;
-            if blk.len > tl {
-                // Every frame of the held block has more than a trailer
-                // after it, so none of them is the last chunk: all are full.
-                if let Some(h) = held.replace(blk) {
-                    let n = h.len / frame;
-                    let mut out = free_out.recv().map_err(|_| writer_stopped())?;
-                    self.decode(h.bytes(), &vec![cs; n], index, &mut out, report)?;
-                    out_tx.send(out).map_err(|_| writer_stopped())?;
-                    consumed += h.len as u64;
-                    index += n as u64;
-                    let _ = free_in.send(h.buf);
-                }
-            } else {
-                // At most a trailer: the end, and it belongs with the held frames.
-                debug_assert!(last);
-                held = Some(match held.take() {
-                    Some(mut h) => {
-                        h.buf.truncate(h.len);
-                        h.buf.extend_from_slice(blk.bytes());
-                        h.len = h.buf.len();
-                        h
-                    }
-                    None => blk,
-                });
-            }
-            if last {
-                break held.expect("the last block is held");
-            }
+    in_rx: Receiver<io::Result<Block>>,
+    free_in: &SyncSender<Vec<u8>>,
+    free_out: &Receiver<Vec<u8>>,
+    out_tx: &SyncSender<Vec<u8>>,
+    report: &mut Report,
+) -> Result<()> {
+    loop {
+        let blk = match in_rx.recv() {
+            Ok(b) => b?,
+            Err(_) => return Err(Error::Io(io::Error::other("the input reader stopped"))),
         };
-
-        // The tail: the frames still held and the trailer.
-        let buf = tail.bytes();
-        let stored_len = consumed + buf.len() as u64;
-        let tail_len = buf.len().saturating_sub(tl);
-        let size = match self
-            .codec
-            .decode_trailer(&self.id, stored_len, &buf[tail_len..])
-        {
-            Ok(s) => Some(s),
-            Err(e) if self.keep_going => {
-                report.error = Some(e);
-                None
-            }
-            Err(e) => return Err(e),
-        };
-        report.size = size;
-        if stored_len == 0 || (self.codec.profile() == Profile::Legacy && size == Some(0)) {
-            return Ok(());
+        let last = blk.len < want;
+        let mut buf = blk.buf;
+        // Only the last block is short, so a recycled buffer of a full
+        // block keeps its length (and its pages) for the reader.
+        buf.truncate(blk.len);
+        if let Some(full) = dec.push(buf) {
+            let mut out = free_out.recv().map_err(|_| writer_stopped())?;
+            dec.decode_full(&full, &mut out, report)?;
+            out_tx.send(out).map_err(|_| writer_stopped())?;
+            let _ = free_in.send(full.into_buf());
         }
-        let frames = &buf[..tail_len];
-        let lens: Vec<usize> = match size {
-            Some(size) => {
-                let count = layout.chunk_count(size) - index;
-                (0..count)
-                    .map(|i| layout.chunk_plain_len(index + i, size) as usize)
-                    .collect()
-            }
-            // Unknown size (fsck of a damaged file): check every frame's tag
-            // with the padded length; the tag does not depend on the size.
-            None => frames
-                .chunks(frame)
-                .filter(|f| f.len() >= 64)
-                .map(|f| f.len() - 48)
-                .collect(),
-        };
-        let mut out = free_out.recv().map_err(|_| writer_stopped())?;
-        self.decode(frames, &lens, index, &mut out, report)?;
-        out_tx.send(out).map_err(|_| writer_stopped())?;
-        Ok(())
-    }
-
-    /// Verifies and decrypts `frames` (consecutive stored chunks from index
-    /// `first`) with plaintext lengths `lens` into `out`. A bad chunk is an
-    /// error, or with `keep_going` goes into `report`.
-    fn decode(
-        &self,
-        frames: &[u8],
-        lens: &[usize],
-        first: u64,
-        out: &mut Vec<u8>,
-        report: &mut Report,
-    ) -> Result<()> {
-        let layout = self.codec.layout();
-        let total: usize = lens.iter().sum();
-        // A recycled buffer keeps its length: only growth is zeroed.
-        out.resize(total, 0);
-        let mut outs: Vec<&mut [u8]> = Vec::with_capacity(lens.len());
-        let mut rest: &mut [u8] = out;
-        for &l in lens {
-            let (a, b) = rest.split_at_mut(l);
-            outs.push(a);
-            rest = b;
-        }
-        let mut stored: Vec<&[u8]> = Vec::with_capacity(lens.len());
-        let mut srest = frames;
-        for &l in lens {
-            let sl = layout.chunk_stored_len(l as u64) as usize;
-            let (a, b) = srest.split_at(sl.min(srest.len()));
-            stored.push(a);
-            srest = b;
-        }
-        let mut bad: Vec<u64> = outs
-            .par_iter_mut()
-            .zip(stored.par_iter())
-            .enumerate()
-            .with_min_len(min_len(layout.chunk_size))
-            .filter_map(|(i, (o, s))| {
-                let idx = first + i as u64;
-                self.codec
-                    .decrypt_chunk_into(&self.id, idx, s, o)
-                    .err()
-                    .map(|_| idx)
-            })
-            .collect();
-        if bad.is_empty() {
-            return Ok(());
-        }
-        bad.sort_unstable();
-        if self.keep_going {
-            report.bad_chunks.extend(bad);
-            Ok(())
-        } else {
-            Err(Error::ChunkTampered { index: bad[0] })
+        if last {
+            break;
         }
     }
-}
-
-/// Encrypts a byte slice (tests, small files).
-pub fn encrypt_to_vec(
-    codec: &Codec,
-    id: &FileId,
-    plain: &[u8],
-    target: Target,
-    rng: &mut impl CryptoRngCore,
-) -> Vec<u8> {
-    let mut out = Vec::new();
-    encrypt(codec, id, &mut &plain[..], &mut out, target, rng, &|_| {})
-        .expect("writing to a Vec cannot fail");
-    out
-}
-
-/// Decrypts a stored file held in memory.
-pub fn decrypt_to_vec(codec: &Codec, stored: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    decrypt(codec, &mut &stored[..], &mut out, &|_| {})?;
-    Ok(out)
-}
-
-/// [`decrypt_to_vec`] and [`verify`] with blocks of `frames` stored chunks
-/// instead of [`BATCH_BYTES`]' worth: the decoder's block-boundary path
-/// (holding a block back until more than a trailer follows it) is then
-/// reached by inputs of a few hundred bytes, which is what a fuzzer makes.
-/// For the fuzz targets; the results are those of the public functions.
-#[doc(hidden)]
-pub fn decode_in_blocks(codec: &Codec, stored: &[u8], frames: usize) -> (Result<Vec<u8>>, Report) {
-    let frames = frames.max(1);
-    let mut out = Vec::new();
-    let mut rep = Report::default();
-    let res = run_decoder(
-        codec,
-        &mut &stored[..],
-        Some(&mut out),
-        &mut rep,
-        &|_| {},
-        frames,
-    );
-    let mut checked = Report::default();
-    match run_decoder::<_, io::Sink>(codec, &mut &stored[..], None, &mut checked, &|_| {}, frames) {
-        Ok(()) => {}
-        Err(e) => checked.error = Some(e),
-    }
-    (res.map(|()| out), checked)
+    let mut out = free_out.recv().map_err(|_| writer_stopped())?;
+    dec.finish(&mut out, report)?;
+    out_tx.send(out).map_err(|_| writer_stopped())?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     //! Batch boundaries: the public functions use batches of megabytes, so
-    //! these drive the decoder with blocks of one to three frames.
+    //! these drive the decoder with blocks of one to three frames, through
+    //! the pipeline and directly ([`decode_in_blocks`]), which must agree.
+    use super::super::{decode_in_blocks, decrypt_to_vec, encrypt_to_vec};
     use super::*;
     use crate::keys::Key32;
     use crate::legacy::LegacyKeys;
@@ -632,6 +352,12 @@ mod tests {
             &|_| {},
             frames,
         );
+        let (direct, _) = decode_in_blocks(codec, stored, frames);
+        match (&res, &direct) {
+            (Ok(()), Ok(d)) => assert_eq!(&out, d),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            _ => panic!("the pipeline says {res:?}, the codec {direct:?}"),
+        }
         (res, out, rep)
     }
 
@@ -641,6 +367,8 @@ mod tests {
             Ok(()) => {}
             Err(e) => rep.error = Some(e),
         }
+        let (_, direct) = decode_in_blocks(codec, stored, frames);
+        assert_eq!(format!("{rep:?}"), format!("{direct:?}"));
         rep
     }
 
@@ -730,15 +458,17 @@ mod tests {
             .num_threads(1)
             .build()
             .unwrap();
-        let (dec, ver) = pool.install(|| {
+        let (dec, ver, direct) = pool.install(|| {
             (
-                decrypt_to_vec(&codec, &stored),
+                decrypt(&codec, &mut &stored[..], &mut Vec::new(), &|_| {}),
                 verify(&codec, &mut &stored[..], &|_| {}),
+                // No threads, no channels: fine on a worker.
+                decrypt_to_vec(&codec, &stored),
             )
         });
         assert!(matches!(dec, Err(Error::Io(_))), "{dec:?}");
         assert!(ver.is_err(), "{ver:?}");
-        assert_eq!(decrypt_to_vec(&codec, &stored).unwrap(), vec![1; 10_000]);
+        assert_eq!(direct.unwrap(), vec![1; 10_000]);
     }
 
     #[test]
