@@ -305,9 +305,11 @@ fn noxattr_mount_has_no_xattrs() {
     assert_eq!(xattr::list(m.backing("f")).unwrap().count(), 0);
     fs::write(m.p("f"), b"written again").unwrap();
     assert_eq!(m.decrypt_backing("f"), b"written again");
-    let mut both = fusecry_fuse::FsOptions::default();
-    both.noxattr = true;
-    both.acl = true;
+    let both = fusecry_fuse::FsOptions {
+        noxattr: true,
+        acl: true,
+        ..Default::default()
+    };
     let refused = fusecry_fuse::CryptFs::new(m.codec.clone(), &m.cipher, both);
     assert!(refused.is_err_and(|e| e.to_string().contains("exclude each other")));
 }
