@@ -6,6 +6,11 @@
 # tmpfs. Prints one markdown table per location (median ± half-range).
 #
 #   benches/mount-bench.sh [--rounds N] [--quick] [--out DIR] [--ceiling]
+#       [--noxattr] [--phases LIST] [--systems LIST] [--where "disk tmpfs"]
+#
+# --noxattr adds fusecry mounted with -o noxattr (no extended attributes,
+# as securefs on Linux). --phases is fs-bench.sh's (seq,fio,rw,small,untar),
+# --systems a comma list out of the systems above, --where the locations.
 #
 # --ceiling adds fusecry's own FUSE ceiling: the same mount built with the
 # bench-only `ceiling` feature (fusecry-format), whose chunks are copied
@@ -17,13 +22,17 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bench=${FSBENCH_DIR:-$here/../shared/bench}
-rounds=2; quick=(); out=/tmp/fusecry-mount-bench; ceiling=0
+rounds=2; quick=(); out=/tmp/fusecry-mount-bench; ceiling=0; noxattr=0; only=(); places="disk tmpfs"
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) rounds=$2; shift 2;;
     --quick) quick=(--quick); shift;;
     --out) out=$2; shift 2;;
     --ceiling) ceiling=1; shift;;
+    --noxattr) noxattr=1; shift;;
+    --phases) only=(--phases "$2"); shift 2;;
+    --systems) custom=$2; shift 2;;
+    --where) places=$2; shift 2;;
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
@@ -38,11 +47,16 @@ if [ $ceiling = 1 ]; then
   install -m 755 "$here/target/ceiling/release/fusecry" "$cbin"
   systems=(fusecry fusecry_ceiling gocryptfs securefs plain)
 fi
+[ $noxattr = 1 ] && systems=("${systems[@]:0:1}" fusecry_noxattr "${systems[@]:1}")
+[ -n "${custom:-}" ] && read -ra systems <<< "${custom//,/ }"
 mkdir -p "$out"
 declare -A INIT MOUNT UMOUNT
 INIT[fusecry]="printf '%s\n' \"\$BENCH_PW\" > \"\$RUNDIR/pw\" && $bin init \"\$CIPHERDIR\" -n --password-file \"\$RUNDIR/pw\""
 MOUNT[fusecry]="$bin mount \"\$CIPHERDIR\" \"\$MNT\" --password-file \"\$RUNDIR/pw\" --log \"\$RUNDIR/fusecry.log\""
 UMOUNT[fusecry]="$bin umount \"\$MNT\""
+INIT[fusecry_noxattr]=${INIT[fusecry]}
+MOUNT[fusecry_noxattr]="${MOUNT[fusecry]} -o noxattr"
+UMOUNT[fusecry_noxattr]=${UMOUNT[fusecry]}
 INIT[fusecry_ceiling]="printf '%s\n' \"\$BENCH_PW\" > \"\$RUNDIR/pw\" && FUSECRY_CEILING=insecure /usr/local/bin/fusecry-ceiling init \"\$CIPHERDIR\" -n --password-file \"\$RUNDIR/pw\""
 MOUNT[fusecry_ceiling]="FUSECRY_CEILING=insecure /usr/local/bin/fusecry-ceiling mount \"\$CIPHERDIR\" \"\$MNT\" --password-file \"\$RUNDIR/pw\" --log \"\$RUNDIR/fusecry.log\""
 UMOUNT[fusecry_ceiling]="FUSECRY_CEILING=insecure /usr/local/bin/fusecry-ceiling umount \"\$MNT\""
@@ -55,12 +69,12 @@ UMOUNT[securefs]='fusermount -u "$MNT" || fusermount3 -u "$MNT"'
 INIT[plain]=''
 MOUNT[plain]='mount --bind "$CIPHERDIR" "$MNT"'
 UMOUNT[plain]='umount "$MNT"'
-for where in disk tmpfs; do
+for where in $places; do
   if [ $where = disk ]; then work=/tmp/fsbench/work; else work=/dev/shm/fsbench-work; fi
   jsonl="$out/$where.jsonl"; : > "$jsonl"
   for r in $(seq 1 "$rounds"); do
     for fs in "${systems[@]}"; do
-      args=("${quick[@]}" --workdir "$work" --run-id "$r")
+      args=("${quick[@]}" "${only[@]}" --workdir "$work" --run-id "$r")
       [ -n "${INIT[$fs]}" ] && args+=(--init "${INIT[$fs]}")
       "$bench/fs-bench.sh" "${args[@]}" "$fs-$where" "${MOUNT[$fs]}" "${UMOUNT[$fs]}" >> "$jsonl" 2>>"$out/$where.log" || echo "$fs ($where) round $r failed: see $out/$where.log" >&2
     done
