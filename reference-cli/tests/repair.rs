@@ -377,7 +377,8 @@ fn repair_keeps_everything_behind_a_damaged_magic() {
     assert!(v.plain(&p) == a);
 }
 
-/// SPEC §10.1: sync tools' conflict copies are readable entries, so fsck
+/// SPEC §10.1: sync tools' conflict copies (one of each tool's patterns)
+/// are readable entries, so fsck
 /// lists them (with the entry each copies, and whether that is still
 /// there) without calling the volume damaged; `name decrypt` shows them as
 /// the mount does; a suffix that is no tool's marker is a bad name.
@@ -394,13 +395,21 @@ fn fsck_lists_conflict_copies() {
         fs::copy(of, of.with_file_name(&name)).unwrap();
         name
     };
+    let (nc, oc, sf) = (
+        " (conflicted copy 2026-12-04 101500)",
+        "_conflict-20261204-101500",
+        " (SFConflict jane@example.org 2026-12-04-10-15-00)",
+    );
     let st_disk = copy(&report, st);
     copy(&make, db);
     copy(&gone, st);
+    for m in [nc, oc, sf] {
+        copy(&report, m);
+    }
     fs::remove_file(&gone).unwrap();
     let (code, j) = v.json(&[]);
     assert_eq!(code, Some(0), "{j}");
-    assert_eq!(j["files"], 5, "{j}");
+    assert_eq!(j["files"], 8, "{j}");
     let mut listed: Vec<(String, String, bool, String)> = j["conflict_copies"]
         .as_array()
         .unwrap()
@@ -417,19 +426,26 @@ fn fsck_lists_conflict_copies() {
     listed.sort();
     let t =
         |a: &str, b: &str, e: bool, tool: &str| (a.to_string(), b.to_string(), e, tool.to_string());
-    assert_eq!(
-        listed,
-        vec![
-            t(&format!("/Makefile{db}"), "/Makefile", true, "Dropbox"),
-            t(&format!("/gone{st}.txt"), "/gone.txt", false, "Syncthing"),
-            t(
-                &format!("/report{st}.odt"),
-                "/report.odt",
-                true,
-                "Syncthing"
-            ),
-        ]
-    );
+    let mut want = vec![
+        t(&format!("/Makefile{db}"), "/Makefile", true, "Dropbox"),
+        t(&format!("/gone{st}.txt"), "/gone.txt", false, "Syncthing"),
+        t(
+            &format!("/report{nc}.odt"),
+            "/report.odt",
+            true,
+            "Nextcloud",
+        ),
+        t(&format!("/report{sf}.odt"), "/report.odt", true, "Seafile"),
+        t(
+            &format!("/report{st}.odt"),
+            "/report.odt",
+            true,
+            "Syncthing",
+        ),
+        t(&format!("/report{oc}.odt"), "/report.odt", true, "ownCloud"),
+    ];
+    want.sort();
+    assert_eq!(listed, want);
     let out = ok(&v.fsck(&[]));
     assert!(
         out.contains(&format!(
