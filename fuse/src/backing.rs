@@ -381,10 +381,31 @@ impl Dir {
     }
 
     /// `renameat2` with the caller's flags (NOREPLACE, EXCHANGE).
+    ///
+    /// A backing filesystem without renameat2 flags answers EINVAL to any
+    /// flag: a FUSE one whose daemon lacks RENAME2 (an rclone mount), as
+    /// the kernel turns the daemon's ENOSYS into EINVAL. NOREPLACE is then
+    /// done as a check and a plain rename: the caller holds the volume's
+    /// names lock, so nothing in this mount can create the target between
+    /// the two (only a writer behind the mount could, as with any check on
+    /// storage that others change). Where the flag works, this is never
+    /// reached; EXCHANGE has no such fallback and answers EINVAL.
     pub fn rename(&self, name: &OsStr, to: &Dir, to_name: &OsStr, flags: u32) -> Res<()> {
         crate::fault::check("rename")?;
         let f = rustix::fs::RenameFlags::from_bits(flags).ok_or(Errno::EINVAL)?;
-        rustix::fs::renameat_with(self, one(name)?, to, one(to_name)?, f).map_err(rx)
+        let (name, to_name) = (one(name)?, one(to_name)?);
+        match rustix::fs::renameat_with(self, name, to, to_name, f) {
+            Err(rustix::io::Errno::INVAL) if f == rustix::fs::RenameFlags::NOREPLACE => {
+                match rustix::fs::statat(to, to_name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(_) => Err(Errno::EEXIST),
+                    Err(rustix::io::Errno::NOENT) => {
+                        rustix::fs::renameat(self, name, to, to_name).map_err(rx)
+                    }
+                    Err(e) => Err(rx(e)),
+                }
+            }
+            r => r.map_err(rx),
+        }
     }
 
     /// `symlinkat` with an (already encoded) target.

@@ -767,7 +767,17 @@ impl CryptFs {
         }
         let mode = self.new_entry(parent, mode, umask)?.mode;
         let (d, disk) = self.new_name(parent, name)?;
-        d.dir.mknod(&disk, mode, rdev as u64).inspect_err(|_| {
+        d.dir.mknod(&disk, mode, rdev as u64).inspect_err(|&e| {
+            // rclone's mount (1.60) makes a FIFO or socket as an empty
+            // regular file, then the kernel refuses the wrong type (EIO):
+            // left there, it would list as a file with a bad header. The
+            // kernel holds the parent locked for this mknod and the name
+            // was free (else EEXIST), so an empty regular file there now is
+            // what the failed call left. On other filesystems a failed
+            // mknodat leaves nothing and this finds nothing.
+            if e != Errno::EEXIST && d.dir.stat(&disk).is_ok_and(|m| m.is_file() && m.is_empty()) {
+                let _ = d.dir.unlink(&disk);
+            }
             d.remove_sidecar_if_unused(&disk);
         })?;
         self.legacy_names.added(parent, &d.dir, name, &disk);
@@ -841,7 +851,7 @@ impl CryptFs {
     fn gone(&self, parent: Ino, disk: &OsStr, m: &Meta) -> Option<Ino> {
         let mut t = self.inodes.lock();
         let last = m.is_dir() || m.nlink() <= 1;
-        let ino = t.find_child(parent, disk, key(m)).or_else(|| {
+        let ino = t.child_for_change(parent, disk, key(m)).or_else(|| {
             // A name the kernel never looked up: only the last link matters.
             t.ino_of(key(m)).filter(|_| last)
         })?;
@@ -1033,12 +1043,19 @@ impl CryptFs {
             self.legacy_names.removed(parent, &od.dir, name);
             self.legacy_names.added(newparent, &nd.dir, newname, &ndisk);
         }
+        // Where inode numbers follow names (rclone), the moved entry has a
+        // new one: recorded below, its next rename or unlink finds it by
+        // key. One fstatat per rename, before the table is locked.
+        let moved_key = (flags & libc::RENAME_EXCHANGE == 0 && to_key.is_none())
+            .then(|| nd.dir.stat(&ndisk).ok().map(|m| key(&m)))
+            .flatten()
+            .or(to_key);
         let mut t = self.inodes.lock();
-        let moving = t.find_child(parent, &odisk, key(&om));
+        let moving = t.child_for_change(parent, &odisk, key(&om));
         if flags & libc::RENAME_EXCHANGE != 0 {
             let other = target
                 .as_ref()
-                .and_then(|tm| t.find_child(newparent, &ndisk, key(tm)));
+                .and_then(|tm| t.child_for_change(newparent, &ndisk, key(tm)));
             if let Some(i) = moving {
                 t.moved(i, (parent, &odisk), (newparent, &ndisk), newname);
                 if let Some(k) = to_key {
@@ -1053,7 +1070,7 @@ impl CryptFs {
             }
         } else {
             if let Some(tm) = &target {
-                if let Some(i) = t.find_child(newparent, &ndisk, key(tm)) {
+                if let Some(i) = t.child_for_change(newparent, &ndisk, key(tm)) {
                     if Some(i) != moving {
                         t.unlinked(i, newparent, &ndisk, tm.is_dir() || tm.nlink() <= 1);
                     }
@@ -1061,7 +1078,7 @@ impl CryptFs {
             }
             if let Some(i) = moving {
                 t.moved(i, (parent, &odisk), (newparent, &ndisk), newname);
-                if let Some(k) = to_key {
+                if let Some(k) = moved_key.filter(|&k| k != key(&om)) {
                     t.rekeyed(i, k);
                 }
             }

@@ -235,6 +235,36 @@ impl InodeTable {
         }
     }
 
+    /// [`find_child`](Self::find_child) for a change made through the
+    /// mount (rename, unlink): where no node of `key` is known there, the
+    /// node known under `parent`/`disk_name` takes `key`. On a backing whose
+    /// inode numbers follow names (rclone 1.60 numbers an entry by a hash
+    /// of its parent's number and its name), a rename changes the numbers
+    /// of what it moves and of everything below a moved directory, so the
+    /// key remembered at lookup no longer matches. On a local filesystem a
+    /// name whose key changed was replaced behind the mount: its node's
+    /// cached IV and size are dropped, as `remember` does for a name it
+    /// did not make. O(nodes), and only when the key is not found.
+    pub fn child_for_change(&mut self, parent: Ino, disk_name: &OsStr, key: Key) -> Option<Ino> {
+        if let Some(ino) = self.find_child(parent, disk_name, key) {
+            return Some(ino);
+        }
+        let ino = self.nodes.iter().find_map(|(&ino, n)| {
+            (ino != ROOT
+                && !n.stale
+                && n.links
+                    .iter()
+                    .any(|l| l.parent == parent && l.disk_name == disk_name))
+            .then_some(ino)
+        })?;
+        if let Some(n) = self.nodes.get_mut(&ino) {
+            n.diriv = None;
+            n.size_cache = None;
+        }
+        self.rekeyed(ino, key);
+        Some(ino)
+    }
+
     /// Renames one name of a node.
     pub fn moved(&mut self, ino: Ino, from: (Ino, &OsStr), to: (Ino, &OsStr), plain: &OsStr) {
         if let Some(n) = self.nodes.get_mut(&ino) {
