@@ -686,10 +686,64 @@ fn timespec(t: Time) -> rustix::fs::Timespec {
     }
 }
 
+/// The filesystem type (`/proc/self/mountinfo`'s fstype, e.g. `ext4`,
+/// `fuse.rclone`) of the mount holding `path`, if it can be told.
+pub fn fs_type(path: &Path) -> Option<String> {
+    let path = std::fs::canonicalize(path).ok()?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    // "36 35 98:0 /root /mnt opts - fstype source superopts": the mount
+    // point is field 5 (spaces escaped as \040), the type follows " - ".
+    info.lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let point = unescape_mountinfo(left.split(' ').nth(4)?);
+            let fstype = right.split(' ').next()?;
+            path.starts_with(&point)
+                .then(|| (point.as_os_str().len(), fstype.to_string()))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, t)| t)
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space).
+fn unescape_mountinfo(s: &str) -> std::path::PathBuf {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|o| b[i] == b'\\' && o.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match oct {
+            Some(o) => {
+                out.push(
+                    o.iter()
+                        .fold(0u8, |a, c| a.wrapping_mul(8).wrapping_add(c - b'0')),
+                );
+                i += 4;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    std::path::PathBuf::from(OsStr::from_bytes(&out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn fs_type_reads_mountinfo() {
+        assert_eq!(fs_type(Path::new("/proc/self")).as_deref(), Some("proc"));
+        assert_eq!(
+            unescape_mountinfo("/mnt/a\\040b"),
+            std::path::PathBuf::from("/mnt/a b")
+        );
+    }
 
     #[test]
     fn never_leaves_the_root_or_follows_a_symlink() {

@@ -173,11 +173,21 @@ impl CryptFs {
                 root_path.display()
             )));
         }
+        let mut inodes = InodeTable::new(key(&meta));
+        if backing::fs_type(root_path).as_deref() == Some("fuse.rclone") {
+            tracing::warn!(
+                "{}: on an rclone mount: needs --vfs-cache-mode writes (or minimal, \
+                 full), and has no symlinks, hard links, special files, xattrs, \
+                 modes or owners (README \"Remote storage: rclone\")",
+                root_path.display()
+            );
+            inodes = inodes.with_names_as_identity();
+        }
         Ok(CryptFs {
             rng: FsRng::new(opts.seed),
             codec,
             root_dev: meta.dev(),
-            inodes: Mutex::new(InodeTable::new(key(&meta))),
+            inodes: Mutex::new(inodes),
             names: namelock::NameLock::default(),
             root,
             handles: Handles::default(),
@@ -851,7 +861,7 @@ impl CryptFs {
     fn gone(&self, parent: Ino, disk: &OsStr, m: &Meta) -> Option<Ino> {
         let mut t = self.inodes.lock();
         let last = m.is_dir() || m.nlink() <= 1;
-        let ino = t.child_for_change(parent, disk, key(m)).or_else(|| {
+        let ino = t.find_child(parent, disk, key(m)).or_else(|| {
             // A name the kernel never looked up: only the last link matters.
             t.ino_of(key(m)).filter(|_| last)
         })?;
@@ -1043,19 +1053,12 @@ impl CryptFs {
             self.legacy_names.removed(parent, &od.dir, name);
             self.legacy_names.added(newparent, &nd.dir, newname, &ndisk);
         }
-        // Where inode numbers follow names (rclone), the moved entry has a
-        // new one: recorded below, its next rename or unlink finds it by
-        // key. One fstatat per rename, before the table is locked.
-        let moved_key = (flags & libc::RENAME_EXCHANGE == 0 && to_key.is_none())
-            .then(|| nd.dir.stat(&ndisk).ok().map(|m| key(&m)))
-            .flatten()
-            .or(to_key);
         let mut t = self.inodes.lock();
-        let moving = t.child_for_change(parent, &odisk, key(&om));
+        let moving = t.find_child(parent, &odisk, key(&om));
         if flags & libc::RENAME_EXCHANGE != 0 {
             let other = target
                 .as_ref()
-                .and_then(|tm| t.child_for_change(newparent, &ndisk, key(tm)));
+                .and_then(|tm| t.find_child(newparent, &ndisk, key(tm)));
             if let Some(i) = moving {
                 t.moved(i, (parent, &odisk), (newparent, &ndisk), newname);
                 if let Some(k) = to_key {
@@ -1070,7 +1073,7 @@ impl CryptFs {
             }
         } else {
             if let Some(tm) = &target {
-                if let Some(i) = t.child_for_change(newparent, &ndisk, key(tm)) {
+                if let Some(i) = t.find_child(newparent, &ndisk, key(tm)) {
                     if Some(i) != moving {
                         t.unlinked(i, newparent, &ndisk, tm.is_dir() || tm.nlink() <= 1);
                     }
@@ -1078,7 +1081,7 @@ impl CryptFs {
             }
             if let Some(i) = moving {
                 t.moved(i, (parent, &odisk), (newparent, &ndisk), newname);
-                if let Some(k) = moved_key.filter(|&k| k != key(&om)) {
+                if let Some(k) = to_key {
                     t.rekeyed(i, k);
                 }
             }
