@@ -18,6 +18,10 @@ if ! python3 -c 'import cryptography.hazmat.primitives.kdf.argon2' 2>/dev/null; 
     || python3 -m pip install --quiet --break-system-packages 'cryptography>=44' \
     || echo "test.sh: could not install cryptography>=44 for python3" >&2
 fi
+# fuse/tests/rclone.rs mounts the ciphertext on rclone (Debian bookworm: 1.60.1).
+if [ "$(id -u)" = 0 ] && ! have rclone; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone >/dev/null
+fi
 have fsx || cargo install --locked fsx@0.3.2
 have pjdfstest || cargo install --locked pjdfstest@0.2.2
 cargo test --workspace -- --show-output

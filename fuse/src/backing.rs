@@ -381,10 +381,31 @@ impl Dir {
     }
 
     /// `renameat2` with the caller's flags (NOREPLACE, EXCHANGE).
+    ///
+    /// A backing filesystem without renameat2 flags answers EINVAL to any
+    /// flag: a FUSE one whose daemon lacks RENAME2 (an rclone mount), as
+    /// the kernel turns the daemon's ENOSYS into EINVAL. NOREPLACE is then
+    /// done as a check and a plain rename: the caller holds the volume's
+    /// names lock, so nothing in this mount can create the target between
+    /// the two (only a writer behind the mount could, as with any check on
+    /// storage that others change). Where the flag works, this is never
+    /// reached; EXCHANGE has no such fallback and answers EINVAL.
     pub fn rename(&self, name: &OsStr, to: &Dir, to_name: &OsStr, flags: u32) -> Res<()> {
         crate::fault::check("rename")?;
         let f = rustix::fs::RenameFlags::from_bits(flags).ok_or(Errno::EINVAL)?;
-        rustix::fs::renameat_with(self, one(name)?, to, one(to_name)?, f).map_err(rx)
+        let (name, to_name) = (one(name)?, one(to_name)?);
+        match rustix::fs::renameat_with(self, name, to, to_name, f) {
+            Err(rustix::io::Errno::INVAL) if f == rustix::fs::RenameFlags::NOREPLACE => {
+                match rustix::fs::statat(to, to_name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(_) => Err(Errno::EEXIST),
+                    Err(rustix::io::Errno::NOENT) => {
+                        rustix::fs::renameat(self, name, to, to_name).map_err(rx)
+                    }
+                    Err(e) => Err(rx(e)),
+                }
+            }
+            r => r.map_err(rx),
+        }
     }
 
     /// `symlinkat` with an (already encoded) target.
@@ -665,10 +686,64 @@ fn timespec(t: Time) -> rustix::fs::Timespec {
     }
 }
 
+/// The filesystem type (`/proc/self/mountinfo`'s fstype, e.g. `ext4`,
+/// `fuse.rclone`) of the mount holding `path`, if it can be told.
+pub fn fs_type(path: &Path) -> Option<String> {
+    let path = std::fs::canonicalize(path).ok()?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    // "36 35 98:0 /root /mnt opts - fstype source superopts": the mount
+    // point is field 5 (spaces escaped as \040), the type follows " - ".
+    info.lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let point = unescape_mountinfo(left.split(' ').nth(4)?);
+            let fstype = right.split(' ').next()?;
+            path.starts_with(&point)
+                .then(|| (point.as_os_str().len(), fstype.to_string()))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, t)| t)
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space).
+fn unescape_mountinfo(s: &str) -> std::path::PathBuf {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|o| b[i] == b'\\' && o.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match oct {
+            Some(o) => {
+                out.push(
+                    o.iter()
+                        .fold(0u8, |a, c| a.wrapping_mul(8).wrapping_add(c - b'0')),
+                );
+                i += 4;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    std::path::PathBuf::from(OsStr::from_bytes(&out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn fs_type_reads_mountinfo() {
+        assert_eq!(fs_type(Path::new("/proc/self")).as_deref(), Some("proc"));
+        assert_eq!(
+            unescape_mountinfo("/mnt/a\\040b"),
+            std::path::PathBuf::from("/mnt/a b")
+        );
+    }
 
     #[test]
     fn never_leaves_the_root_or_follows_a_symlink() {

@@ -185,11 +185,21 @@ impl CryptFs {
                 root_path.display()
             )));
         }
+        let mut inodes = InodeTable::new(key(&meta));
+        if backing::fs_type(root_path).as_deref() == Some("fuse.rclone") {
+            tracing::warn!(
+                "{}: on an rclone mount: needs --vfs-cache-mode writes (or minimal, \
+                 full), and has no symlinks, hard links, special files, xattrs, \
+                 modes or owners (README \"Remote storage: rclone\")",
+                root_path.display()
+            );
+            inodes = inodes.with_names_as_identity();
+        }
         Ok(CryptFs {
             rng: FsRng::new(opts.seed),
             codec,
             root_dev: meta.dev(),
-            inodes: Mutex::new(InodeTable::new(key(&meta))),
+            inodes: Mutex::new(inodes),
             names: namelock::NameLock::default(),
             root,
             handles: Handles::default(),
@@ -776,7 +786,18 @@ impl CryptFs {
         }
         let mode = self.new_entry(parent, mode, umask)?.mode;
         let (d, disk) = self.new_name(parent, name)?;
-        d.dir.mknod(&disk, mode, rdev as u64)?;
+        d.dir.mknod(&disk, mode, rdev as u64).inspect_err(|&e| {
+            // rclone's mount (1.60) makes a FIFO or socket as an empty
+            // regular file, then the kernel refuses the wrong type (EIO):
+            // left there, it would list as a file with a bad header. The
+            // kernel holds the parent locked for this mknod and the name
+            // was free (else EEXIST), so an empty regular file there now is
+            // what the failed call left. On other filesystems a failed
+            // mknodat leaves nothing and this finds nothing.
+            if e != Errno::EEXIST && d.dir.stat(&disk).is_ok_and(|m| m.is_file() && m.is_empty()) {
+                let _ = d.dir.unlink(&disk);
+            }
+        })?;
         self.legacy_names.added(parent, &d.dir, name, &disk);
         self.own(&d.dir, &disk, who)?;
         // After the chown, which clears set-ID bits, and past the daemon's

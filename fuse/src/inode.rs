@@ -69,6 +69,10 @@ impl Node {
 pub struct InodeTable {
     nodes: HashMap<Ino, Node>,
     by_key: HashMap<Key, Ino>,
+    /// Set when the backing's inode numbers do not tell files apart
+    /// (rclone): nodes are then found by name only, through `by_link`.
+    names_are_identity: bool,
+    by_link: HashMap<(Ino, OsString), Ino>,
     next: Ino,
 }
 
@@ -78,6 +82,8 @@ impl InodeTable {
         let mut t = InodeTable {
             nodes: HashMap::new(),
             by_key: HashMap::new(),
+            names_are_identity: false,
+            by_link: HashMap::new(),
             next: ROOT + 1,
         };
         t.nodes.insert(
@@ -95,6 +101,18 @@ impl InodeTable {
         );
         t.by_key.insert(root_key, ROOT);
         t
+    }
+
+    /// For a backing whose inode numbers do not identify files, so that
+    /// nodes are found by parent and on-disk name, never by key. rclone
+    /// 1.60 numbers an entry by a hash of its path when it first sees it
+    /// and keeps that number across renames, so a file renamed away and a
+    /// new file at its old name answer the same (device, inode); keyed by
+    /// it, both would be one node, the new name showing the old file. Such
+    /// a backing has no hard links, the one thing keys are needed for.
+    pub fn with_names_as_identity(mut self) -> InodeTable {
+        self.names_are_identity = true;
+        self
     }
 
     /// The node, if remembered.
@@ -158,7 +176,18 @@ impl InodeTable {
             disk_name: disk_name.to_os_string(),
             plain_name: plain.to_os_string(),
         };
-        if let Some(&ino) = self.by_key.get(&key) {
+        if self.names_are_identity {
+            let found = self.by_link.get(&(parent, disk_name.to_os_string()));
+            if let Some(n) = found.and_then(|ino| self.nodes.get_mut(ino)) {
+                n.lookups += 1;
+                n.key = key;
+                n.stale = false;
+                for l in n.links.iter_mut().filter(|l| l.disk_name == disk_name) {
+                    l.plain_name = plain.to_os_string();
+                }
+                return *found.expect("found");
+            }
+        } else if let Some(&ino) = self.by_key.get(&key) {
             if let Some(n) = self.nodes.get_mut(&ino) {
                 n.lookups += 1;
                 if ino != ROOT {
@@ -196,17 +225,30 @@ impl InodeTable {
                 kernel_mtime: None,
             },
         );
-        self.by_key.insert(key, ino);
+        if self.names_are_identity {
+            self.by_link.insert((parent, disk_name.to_os_string()), ino);
+        } else {
+            self.by_key.insert(key, ino);
+        }
         ino
     }
 
     /// Our inode number for a backing file, if remembered (for readdir).
     pub fn ino_of(&self, key: Key) -> Option<Ino> {
+        if self.names_are_identity {
+            return None;
+        }
         self.by_key.get(&key).copied()
     }
 
     /// The node of backing file `key` if it is known under `parent`/`disk_name`.
     pub fn find_child(&self, parent: Ino, disk_name: &OsStr, key: Key) -> Option<Ino> {
+        if self.names_are_identity {
+            return self
+                .by_link
+                .get(&(parent, disk_name.to_os_string()))
+                .copied();
+        }
         let ino = self.ino_of(key)?;
         let n = self.nodes.get(&ino)?;
         n.links
@@ -219,6 +261,7 @@ impl InodeTable {
     /// replaced by a rename). `last_link`: the backing inode itself is gone,
     /// so its key may be reused by a new file and must not map here any more.
     pub fn unlinked(&mut self, ino: Ino, parent: Ino, disk_name: &OsStr, last_link: bool) {
+        self.unindex_link(ino, parent, disk_name);
         if let Some(n) = self.nodes.get_mut(&ino) {
             n.links
                 .retain(|l| !(l.parent == parent && l.disk_name == disk_name));
@@ -237,6 +280,10 @@ impl InodeTable {
 
     /// Renames one name of a node.
     pub fn moved(&mut self, ino: Ino, from: (Ino, &OsStr), to: (Ino, &OsStr), plain: &OsStr) {
+        self.unindex_link(ino, from.0, from.1);
+        if self.names_are_identity && self.nodes.contains_key(&ino) {
+            self.by_link.insert((to.0, to.1.to_os_string()), ino);
+        }
         if let Some(n) = self.nodes.get_mut(&ino) {
             n.links
                 .retain(|l| !(l.parent == from.0 && l.disk_name == from.1));
@@ -256,6 +303,9 @@ impl InodeTable {
     pub fn rekeyed(&mut self, ino: Ino, key: Key) {
         if let Some(n) = self.nodes.get_mut(&ino) {
             let old = std::mem::replace(&mut n.key, key);
+            if self.names_are_identity {
+                return;
+            }
             if self.by_key.get(&old) == Some(&ino) {
                 self.by_key.remove(&old);
             }
@@ -283,6 +333,17 @@ impl InodeTable {
             if self.by_key.get(&node.key) == Some(&ino) {
                 self.by_key.remove(&node.key);
             }
+            for l in &node.links {
+                self.unindex_link(ino, l.parent, &l.disk_name);
+            }
+        }
+    }
+
+    /// Drops `parent`/`disk_name` from the name index if it leads to `ino`.
+    fn unindex_link(&mut self, ino: Ino, parent: Ino, disk_name: &OsStr) {
+        let k = (parent, disk_name.to_os_string());
+        if self.by_link.get(&k) == Some(&ino) {
+            self.by_link.remove(&k);
         }
     }
 
@@ -353,5 +414,33 @@ mod tests {
         let e = t.remember(ROOT, OsStr::new("e"), OsStr::new("E"), (1, 10));
         assert_eq!(e, d);
         assert!(t.get(e).unwrap().diriv.is_none(), "new name: cache dropped");
+    }
+
+    /// rclone: a file renamed away keeps its inode number, and a new file
+    /// at its old name gets the same one. By name they stay two nodes.
+    #[test]
+    fn names_as_identity_tells_equal_numbers_apart() {
+        let mut t = InodeTable::new((1, 2)).with_names_as_identity();
+        let x = t.remember(ROOT, OsStr::new("x"), OsStr::new("X"), (1, 10));
+        t.get_mut(x).unwrap().size_cache = Some(((1, 2, 3), 7902));
+        t.moved(
+            x,
+            (ROOT, OsStr::new("x")),
+            (ROOT, OsStr::new("a")),
+            OsStr::new("A"),
+        );
+        let new = t.remember(ROOT, OsStr::new("x"), OsStr::new("X"), (1, 10));
+        assert_ne!(new, x);
+        assert!(t.get(new).unwrap().size_cache.is_none());
+        assert_eq!(t.find_child(ROOT, OsStr::new("a"), (1, 99)), Some(x));
+        assert_eq!(
+            t.remember(ROOT, OsStr::new("a"), OsStr::new("A"), (1, 10)),
+            x
+        );
+        t.unlinked(x, ROOT, OsStr::new("a"), true);
+        assert_eq!(t.find_child(ROOT, OsStr::new("a"), (1, 10)), None);
+        assert_eq!(t.find_child(ROOT, OsStr::new("x"), (1, 10)), Some(new));
+        t.forget(new, 1);
+        assert_eq!(t.find_child(ROOT, OsStr::new("x"), (1, 10)), None);
     }
 }

@@ -7,6 +7,7 @@
 use crate::backing::{self, Res};
 use fusecry_format::xattr::Owner;
 use fusecry_format::{Codec, FileId};
+use fuser::Errno;
 use rand_core::CryptoRngCore;
 use std::fs::File;
 
@@ -27,7 +28,21 @@ pub fn rebind_file(
     if !codec.encrypts_xattrs() {
         return Ok(());
     }
-    for disk in backing::flist_xattr(f)? {
+    // A backing that stores no xattrs holds no values to move: flistxattr
+    // answers EOPNOTSUPP there (ENOSYS from some FUSE daemons), and EIO on
+    // an rclone mount (1.60, regular files). Treating an EIO as "none" on
+    // a backing that does hold values leaves them under the old id: they
+    // answer EIO from then on, as after a crash here, never wrong. Failing
+    // instead would fail every truncate to 0 on such a backing after its
+    // new header is written.
+    let listed = match backing::flist_xattr(f) {
+        Err(e) if [Errno::EOPNOTSUPP, Errno::ENOSYS, Errno::EIO].contains(&e) => {
+            tracing::debug!("no xattrs to rebind: the backing answers {e:?}");
+            return Ok(());
+        }
+        r => r?,
+    };
+    for disk in listed {
         let Some(Ok(name)) = disk.to_str().and_then(|d| codec.decrypt_xattr_name(d)) else {
             continue;
         };

@@ -5,217 +5,18 @@
 
 mod common;
 
-use common::outcome::{out, short, Out};
-use common::{Kind, Mounted};
+use common::core::run_model;
+use common::{Backing, Kind, Mounted};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const OPS: usize = 3000;
 
 fn seed() -> u64 {
     common::outcome::seed("FUSECRY_MODEL_SEED")
-}
-
-struct Side {
-    root: PathBuf,
-    handles: HashMap<usize, File>,
-}
-
-impl Side {
-    fn p(&self, rel: &str) -> PathBuf {
-        self.root.join(rel)
-    }
-}
-
-fn names() -> Vec<&'static str> {
-    vec!["a", "b", "c", "d/x", "d/y", "e/z"]
-}
-
-fn run_model(kind: Kind, seed: u64) {
-    let m = Mounted::new(kind);
-    let plain = tempfile::tempdir().unwrap();
-    let mut sides = [
-        Side {
-            root: m.mnt.clone(),
-            handles: HashMap::new(),
-        },
-        Side {
-            root: plain.path().to_path_buf(),
-            handles: HashMap::new(),
-        },
-    ];
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut next_handle = 0usize;
-    let names = names();
-    let mut log: Vec<String> = Vec::new();
-    for step in 0..OPS {
-        let pick = rng.gen_range(0..100);
-        let name = names[rng.gen_range(0..names.len())];
-        let other = names[rng.gen_range(0..names.len())];
-        let open_ids: Vec<usize> = {
-            let mut v: Vec<usize> = sides[0].handles.keys().copied().collect();
-            v.sort();
-            v
-        };
-        let h = (!open_ids.is_empty()).then(|| open_ids[rng.gen_range(0..open_ids.len())]);
-        let off = if rng.gen_bool(0.2) {
-            rng.gen_range(0..200_000u64)
-        } else {
-            rng.gen_range(0..20_000u64)
-        };
-        let len = rng.gen_range(0..10_000usize);
-        let data: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
-        let desc;
-        let results: Vec<Out> = match pick {
-            0..=14 => {
-                desc = format!("open {name} -> h{next_handle}");
-                let id = next_handle;
-                next_handle += 1;
-                sides
-                    .iter_mut()
-                    .map(|s| {
-                        let r = OpenOptions::new()
-                            .read(true)
-                            .write(true)
-                            .create(true)
-                            .truncate(false)
-                            .open(s.p(name));
-                        match r {
-                            Ok(f) => {
-                                s.handles.insert(id, f);
-                                Out::Ok
-                            }
-                            Err(e) => Out::Err(e.raw_os_error()),
-                        }
-                    })
-                    .collect()
-            }
-            15..=39 if h.is_some() => {
-                let h = h.unwrap();
-                desc = format!("write h{h} off={off} len={len}");
-                sides
-                    .iter_mut()
-                    .map(|s| out(s.handles[&h].write_all_at(&data, off)))
-                    .collect()
-            }
-            40..=59 if h.is_some() => {
-                let h = h.unwrap();
-                desc = format!("read h{h} off={off} len={len}");
-                sides
-                    .iter_mut()
-                    .map(|s| {
-                        let mut buf = vec![0u8; len];
-                        let mut got = 0;
-                        loop {
-                            match s.handles[&h].read_at(&mut buf[got..], off + got as u64) {
-                                Ok(0) => break,
-                                Ok(n) => {
-                                    got += n;
-                                    if got == len {
-                                        break;
-                                    }
-                                }
-                                Err(e) => return Out::Err(e.raw_os_error()),
-                            }
-                        }
-                        buf.truncate(got);
-                        Out::Data(buf)
-                    })
-                    .collect()
-            }
-            60..=67 if h.is_some() => {
-                let h = h.unwrap();
-                let size = off / 2;
-                desc = format!("truncate h{h} {size}");
-                sides
-                    .iter_mut()
-                    .map(|s| out(s.handles[&h].set_len(size)))
-                    .collect()
-            }
-            68..=71 if h.is_some() => {
-                let h = h.unwrap();
-                desc = format!("fsync+close h{h}");
-                sides
-                    .iter_mut()
-                    .map(|s| {
-                        let f = s.handles.remove(&h).unwrap();
-                        out(f.sync_all())
-                    })
-                    .collect()
-            }
-            72..=79 => {
-                desc = format!("rename {name} -> {other}");
-                sides
-                    .iter_mut()
-                    .map(|s| out(fs::rename(s.p(name), s.p(other))))
-                    .collect()
-            }
-            80..=85 => {
-                desc = format!("unlink {name}");
-                sides
-                    .iter_mut()
-                    .map(|s| out(fs::remove_file(s.p(name))))
-                    .collect()
-            }
-            86..=91 => {
-                let d = if rng.gen_bool(0.5) { "d" } else { "e" };
-                desc = format!("mkdir {d}");
-                sides
-                    .iter_mut()
-                    .map(|s| out(fs::create_dir(s.p(d))))
-                    .collect()
-            }
-            92..=95 => {
-                let d = if rng.gen_bool(0.5) { "d" } else { "e" };
-                desc = format!("rmdir {d}");
-                sides
-                    .iter_mut()
-                    .map(|s| out(fs::remove_dir(s.p(d))))
-                    .collect()
-            }
-            _ => {
-                desc = format!("read whole {name}");
-                sides
-                    .iter_mut()
-                    .map(|s| match fs::read(s.p(name)) {
-                        Ok(d) => Out::Data(d),
-                        Err(e) => Out::Err(e.raw_os_error()),
-                    })
-                    .collect()
-            }
-        };
-        log.push(desc.clone());
-        if results[0] != results[1] {
-            let tail = log[log.len().saturating_sub(15)..].join("\n  ");
-            panic!(
-                "{kind:?}: mount and model differ at step {step} ({desc}), seed {seed} \
-                 (replay: FUSECRY_MODEL_SEED={seed}):\n  mount: {:?}\n  model: {:?}\nlast ops:\n  {tail}",
-                short(&results[0]),
-                short(&results[1])
-            );
-        }
-    }
-    // Close everything, then compare every file byte for byte, also through
-    // the ciphertext (decrypted by the format crate).
-    for s in sides.iter_mut() {
-        s.handles.clear();
-    }
-    for n in names {
-        let a = fs::read(m.mnt.join(n)).ok();
-        let b = fs::read(plain.path().join(n)).ok();
-        assert_eq!(a, b, "{kind:?} seed {seed}: final content of {n}");
-        if let Some(b) = b {
-            assert_eq!(
-                m.decrypt_backing(n),
-                b,
-                "{kind:?} seed {seed}: ciphertext of {n}"
-            );
-        }
-    }
 }
 
 #[test]
@@ -236,7 +37,7 @@ fn model_random_operations() {
             names: true,
         },
     ] {
-        run_model(kind, seed);
+        run_model(&Mounted::new(kind), kind, seed, OPS, Backing::Local);
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::core::{fsx_run, tool};
 use common::{Kind, Mounted};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -32,71 +33,6 @@ static TOOLS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// encrypted overlay (each also listed in README "Known differences").
 const PJD_INHERENT: &[(&str, &str)] = &[];
 
-fn tool(name: &str) -> std::path::PathBuf {
-    let home = std::env::var_os("HOME").unwrap_or_default();
-    for dir in std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain([Path::new(&home).join(".cargo/bin")])
-    {
-        let p = dir.join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("{name} is not installed: run ./test.sh, or `cargo install {name}`");
-}
-
-fn fsx_run(fsx: &Path, cs: u64) {
-    let m = Mounted::new(Kind::V1 { cs, names: true });
-    // 16-byte chunks: a 64 KiB operation is 4096 chunks, so keep the file
-    // and the operations smaller to keep the operations quick.
-    let small = (cs == 16).then(|| {
-        let conf = m.tmp.path().join("fsx-small.toml");
-        std::fs::write(&conf, "flen = 65536\n[opsize]\nmax = 8192\n").unwrap();
-        conf
-    });
-    let seed = |run: u32| 1000 + cs + u64::from(run) * 100_000;
-    let ops = FSX_OPS / FSX_RUNS;
-    for run in 0..FSX_RUNS {
-        let seed = seed(run);
-        let name = format!("fsx-{run}.bin");
-        let mut cmd = Command::new(fsx);
-        if let Some(conf) = &small {
-            cmd.arg("-f").arg(conf);
-        }
-        let out = cmd
-            .arg("-N")
-            .arg(ops.to_string())
-            .arg("-S")
-            .arg(seed.to_string())
-            .arg("-P")
-            .arg(m.tmp.path())
-            .arg(m.p(&name))
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success() && text.contains("A-OK"),
-            "fsx failed on chunk size {cs} (seed {seed}, {ops} operations):\n{text}"
-        );
-        // The ciphertext of what fsx left behind decrypts to what the mount shows.
-        let shown = std::fs::read(m.p(&name)).unwrap();
-        assert_eq!(m.decrypt_backing(&name), shown, "{name}, seed {seed}");
-    }
-    println!(
-        "fsx: {FSX_OPS} operations ({FSX_RUNS} runs of {ops}, seeds {} to {} \
-         by 100000), chunk size {cs}: no mismatch",
-        seed(0),
-        seed(FSX_RUNS - 1)
-    );
-}
-
 #[test]
 fn fsx_on_the_mount() {
     let _turn = TOOLS.lock().unwrap_or_else(|e| e.into_inner());
@@ -105,7 +41,10 @@ fn fsx_on_the_mount() {
     std::thread::scope(|s| {
         for cs in [16, 4096, 65536] {
             let fsx = &fsx;
-            s.spawn(move || fsx_run(fsx, cs));
+            s.spawn(move || {
+                let m = Mounted::new(Kind::V1 { cs, names: true });
+                fsx_run(&m, fsx, cs, FSX_OPS, FSX_RUNS);
+            });
         }
     });
 }

@@ -90,23 +90,55 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// the filesystem lacks it). So the new file appears whole or not at all,
 /// and a conf or directory IV that appeared meanwhile is left alone (exit 1,
 /// "PATH: `what` already exists").
+///
+/// A filesystem with neither (an rclone mount: EINVAL for the rename flag,
+/// EIO for link) gets the file created in place with O_EXCL | O_NOFOLLOW,
+/// which keeps both guarantees that matter: nothing already there is
+/// replaced or written through, and the bytes and the name are fsynced
+/// before this returns. Only "whole or not at all" is weaker: a failed write
+/// removes the file (ours, by O_EXCL), a crash mid-write can leave it short,
+/// and a short conf or IV is refused on open, never taken for another.
 pub fn write_new(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let cannot = |e: std::io::Error| fail(OTHER, format!("{}: cannot write: {e}", path.display()));
+    let exists = || fail(OTHER, format!("{}: {what} already exists", path.display()));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(cannot)?;
     tmp.write_all(bytes).map_err(cannot)?;
     tmp.as_file().sync_all().map_err(cannot)?;
-    tmp.persist_noclobber(path).map_err(|e| {
-        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-            fail(OTHER, format!("{}: {what} already exists", path.display()))
-        } else {
-            cannot(e.error)
-        }
-    })?;
-    Ok(())
+    match tmp.persist_noclobber(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Err(exists()),
+        // The temporary file goes with `e`.
+        Err(_) => write_new_in_place(path, dir, bytes).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                exists()
+            } else {
+                cannot(e)
+            }
+        }),
+    }
+}
+
+/// [`write_new`] without rename or link: O_EXCL creation, write, fsync of
+/// the file and of `dir`; on a failed write the file is removed.
+fn write_new_in_place(path: &Path, dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let written = f.write_all(bytes).and_then(|()| f.sync_all());
+    if let Err(e) = written {
+        drop(f);
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// The default chunk size: the block size of the filesystem holding `dir`,
@@ -248,5 +280,23 @@ mod tests {
         assert!(!victim.exists());
         // Nothing but the two names is left behind (no temporary file).
         assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 2);
+    }
+
+    /// The in-place fallback (filesystems without rename flags or links)
+    /// is exclusive too: it never replaces nor writes through a symlink.
+    #[test]
+    fn write_new_in_place_is_exclusive() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("fusecry.conf");
+        write_new_in_place(&p, t.path(), b"first").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"first");
+        let e = write_new_in_place(&p, t.path(), b"second").unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&p).unwrap(), b"first");
+        let link = t.path().join("link");
+        let victim = t.path().join("victim");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        write_new_in_place(&link, t.path(), b"x").unwrap_err();
+        assert!(!victim.exists());
     }
 }

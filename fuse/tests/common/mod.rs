@@ -2,8 +2,10 @@
 //! unmounted by a drop guard even when the test panics.
 #![allow(dead_code)]
 
+pub mod core;
 pub mod logcap;
 pub mod outcome;
+pub mod rclone;
 
 use fusecry_format::name::{DirIv, CONF_NAME, DIRIV_NAME};
 use fusecry_format::{Argon2Params, Codec, Conf, NewConf, Password, Secret};
@@ -70,6 +72,29 @@ pub fn create_volume(dir: &Path, kind: Kind) -> Codec {
     codec
 }
 
+/// What holds the ciphertext directory, and so what the mount can store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backing {
+    /// A local filesystem (tmpfs, ext4): everything.
+    Local,
+    /// An rclone mount of a WebDAV remote (`rclone.rs`): regular files and
+    /// directories only. Modes and owners are rclone's fixed ones (chmod and
+    /// chown succeed and change nothing), and RENAME_EXCHANGE is refused.
+    Rclone,
+}
+
+impl Backing {
+    /// What the mount answers for a symlink, hard link, FIFO or xattr the
+    /// backing cannot store: `None` where it can. rclone 1.60 answers EIO
+    /// for each, and the mount passes that on.
+    pub fn lacks_special_files(self) -> Option<i32> {
+        match self {
+            Backing::Local => None,
+            Backing::Rclone => Some(libc::EIO),
+        }
+    }
+}
+
 /// A mounted volume; unmounts on drop.
 pub struct Mounted {
     pub tmp: tempfile::TempDir,
@@ -97,8 +122,22 @@ impl Mounted {
     }
 
     pub fn with(kind: Kind, opts: MountOptions) -> Mounted {
+        Self::with_cipher_in(kind, opts, None)
+    }
+
+    /// A new volume whose ciphertext directory is a fresh directory in
+    /// `parent` (an rclone mount, say), or in the temp dir when `None`. The
+    /// mount point is always in the (local) temp dir.
+    pub fn with_cipher_in(kind: Kind, opts: MountOptions, parent: Option<&Path>) -> Mounted {
         let tmp = tempfile::tempdir().unwrap();
-        let cipher = tmp.path().join("cipher");
+        let cipher = match parent {
+            None => tmp.path().join("cipher"),
+            Some(p) => tempfile::Builder::new()
+                .prefix("cipher")
+                .tempdir_in(p)
+                .unwrap()
+                .keep(),
+        };
         let mnt = tmp.path().join("mnt");
         std::fs::create_dir_all(&cipher).unwrap();
         std::fs::create_dir_all(&mnt).unwrap();
