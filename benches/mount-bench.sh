@@ -6,11 +6,14 @@
 # tmpfs. Prints one markdown table per location (median ± half-range).
 #
 #   benches/mount-bench.sh [--rounds N] [--quick] [--out DIR] [--ceiling]
-#       [--noxattr] [--phases LIST] [--systems LIST] [--where "disk tmpfs"]
+#       [--noxattr] [--nowriteback] [--phases LIST] [--systems LIST]
+#       [--where "disk tmpfs"]
 #
 # --noxattr adds fusecry mounted with -o noxattr (no extended attributes,
-# as securefs on Linux). --phases is fs-bench.sh's (seq,fio,rw,small,untar),
-# --systems a comma list out of the systems above, --where the locations.
+# as securefs on Linux); --nowriteback adds it with -o nowriteback (no
+# kernel writeback cache, as securefs and gocryptfs). --phases is
+# fs-bench.sh's (seq,fio,rw,small,untar), --systems a comma list out of the
+# systems above, --where the locations.
 #
 # --ceiling adds fusecry's own FUSE ceiling: the same mount built with the
 # bench-only `ceiling` feature (fusecry-format), whose chunks are copied
@@ -22,7 +25,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bench=${FSBENCH_DIR:-$here/../shared/bench}
-rounds=2; quick=(); out=/tmp/fusecry-mount-bench; ceiling=0; noxattr=0; only=(); places="disk tmpfs"
+rounds=2; quick=(); out=/tmp/fusecry-mount-bench; ceiling=0; noxattr=0; nowb=0; only=(); places="disk tmpfs"
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) rounds=$2; shift 2;;
@@ -30,6 +33,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2;;
     --ceiling) ceiling=1; shift;;
     --noxattr) noxattr=1; shift;;
+    --nowriteback) nowb=1; shift;;
     --phases) only=(--phases "$2"); shift 2;;
     --systems) custom=$2; shift 2;;
     --where) places=$2; shift 2;;
@@ -47,6 +51,7 @@ if [ $ceiling = 1 ]; then
   install -m 755 "$here/target/ceiling/release/fusecry" "$cbin"
   systems=(fusecry fusecry_ceiling gocryptfs securefs plain)
 fi
+[ $nowb = 1 ] && systems=("${systems[@]:0:1}" fusecry_nowb "${systems[@]:1}")
 [ $noxattr = 1 ] && systems=("${systems[@]:0:1}" fusecry_noxattr "${systems[@]:1}")
 [ -n "${custom:-}" ] && read -ra systems <<< "${custom//,/ }"
 mkdir -p "$out"
@@ -57,6 +62,9 @@ UMOUNT[fusecry]="$bin umount \"\$MNT\""
 INIT[fusecry_noxattr]=${INIT[fusecry]}
 MOUNT[fusecry_noxattr]="${MOUNT[fusecry]} -o noxattr"
 UMOUNT[fusecry_noxattr]=${UMOUNT[fusecry]}
+INIT[fusecry_nowb]=${INIT[fusecry]}
+MOUNT[fusecry_nowb]="${MOUNT[fusecry]} -o nowriteback"
+UMOUNT[fusecry_nowb]=${UMOUNT[fusecry]}
 INIT[fusecry_ceiling]="printf '%s\n' \"\$BENCH_PW\" > \"\$RUNDIR/pw\" && FUSECRY_CEILING=insecure /usr/local/bin/fusecry-ceiling init \"\$CIPHERDIR\" -n --password-file \"\$RUNDIR/pw\""
 MOUNT[fusecry_ceiling]="FUSECRY_CEILING=insecure /usr/local/bin/fusecry-ceiling mount \"\$CIPHERDIR\" \"\$MNT\" --password-file \"\$RUNDIR/pw\" --log \"\$RUNDIR/fusecry.log\""
 UMOUNT[fusecry_ceiling]="FUSECRY_CEILING=insecure /usr/local/bin/fusecry-ceiling umount \"\$MNT\""

@@ -7,7 +7,7 @@
 set -euo pipefail
 dirs=${1:-100}; per=${2:-1000}
 bin=${FUSECRY_BIN:-$(cd "$(dirname "$0")/.." && pwd)/target/release/fusecry}
-work=$(mktemp -d /tmp/rss-find.XXXX); trap 'umount -l "$work/m" 2>/dev/null; rm -rf "$work"' EXIT
+work=$(mktemp -d /tmp/rss-find.XXXX); trap 'umount -l "$work/m" 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir -p "$work/m"; printf 'pw\n' > "$work/pw"
 "$bin" init "$work/c" -n --password-file "$work/pw" >/dev/null 2>&1
 "$bin" mount "$work/c" "$work/m" --password-file "$work/pw" --log "$work/log" 2>/dev/null
