@@ -466,6 +466,31 @@ fn fsck_lists_conflict_copies() {
         ],
     ));
     assert_eq!(shown.trim_end(), format!("report{st}.odt"));
+    assert!(j["conflict_copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["hidden"] == false));
+    // An entry of the very name the Syncthing copy is shown under: the
+    // mount shows that entry, so fsck says the copy is hidden.
+    v.add(&format!("report{st}.odt"), &data(5, 4));
+    let (code, j) = v.json(&[]);
+    assert_eq!(code, Some(0), "{j}");
+    let hidden: Vec<&str> = j["conflict_copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["hidden"] == true)
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(hidden, [format!("/report{st}.odt")], "{j}");
+    let out = ok(&v.fsck(&[]));
+    assert!(
+        out.contains(&format!(
+            "CONFLICT COPY /report{st}.odt: a Syncthing copy of /report.odt (still there); hidden by an entry of the same name"
+        )),
+        "{out}"
+    );
     // Not a tool's marker: listed as damage, exit 21.
     fs::copy(&report, report.with_file_name(format!("{st_disk}.x"))).unwrap();
     let (code, j) = v.json(&[]);

@@ -109,6 +109,9 @@ pub struct ConflictCopy {
     pub copy_of_exists: bool,
     /// The sync tool whose marker it carries.
     pub tool: &'static str,
+    /// An entry of the very name it is shown under exists: the mount shows
+    /// that entry and hides this copy (SPEC §10.1) until one is renamed.
+    pub hidden: bool,
 }
 
 struct Walker<'a> {
@@ -173,8 +176,10 @@ impl Walker<'_> {
         // SPEC §11.2: long-target sidecars here, and those a symlink names.
         let mut sidecars = Vec::new();
         let mut named = std::collections::BTreeSet::new();
-        // SPEC §10.1: conflict copies here, and every name shown here.
+        // SPEC §10.1: conflict copies here, every name shown here, and the
+        // names of entries that are not copies (which hide a copy's).
         let (mut copies, mut shown) = (Vec::new(), std::collections::BTreeSet::new());
+        let mut own = std::collections::BTreeSet::new();
         for os in entries {
             let p = path.join(&os);
             let Some(disk) = os.to_str().map(str::to_string) else {
@@ -217,8 +222,11 @@ impl Walker<'_> {
                                 copy_of: format!("{plain}/{of}"),
                                 copy_of_exists: false,
                                 tool: tool.name(),
+                                hidden: false,
                             },
                         ));
+                    } else {
+                        own.insert(e.name.clone());
                     }
                     shown.insert(e.name.clone());
                     (e.name, e.encoded)
@@ -280,6 +288,10 @@ impl Walker<'_> {
         }
         for (of, mut c) in copies {
             c.copy_of_exists = shown.contains(&of);
+            c.hidden = c
+                .path
+                .rsplit_once('/')
+                .is_some_and(|(_, name)| own.contains(name));
             self.report.conflict_copies.push(c);
         }
         for (disk, p) in sidecars {
@@ -434,7 +446,7 @@ pub fn run(a: FsckArgs) -> Result<()> {
         }
         for c in &report.conflict_copies {
             println!(
-                "CONFLICT COPY {}: a {} copy of {} ({})",
+                "CONFLICT COPY {}: a {} copy of {} ({}){}",
                 c.path,
                 c.tool,
                 c.copy_of,
@@ -442,6 +454,11 @@ pub fn run(a: FsckArgs) -> Result<()> {
                     "still there"
                 } else {
                     "gone"
+                },
+                if c.hidden {
+                    "; hidden by an entry of the same name: rename that entry to see this copy"
+                } else {
+                    ""
                 }
             );
         }
