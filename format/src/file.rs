@@ -74,6 +74,13 @@ pub enum FileError<E> {
     },
 }
 
+/// A storage failure, so `?` lifts the caller's own I/O errors.
+impl<E> From<E> for FileError<E> {
+    fn from(e: E) -> Self {
+        FileError::Io(e)
+    }
+}
+
 type FRes<T, E> = Result<T, FileError<E>>;
 
 fn damaged<E>(chunk: u64, what: impl ToString) -> FileError<E> {

@@ -56,34 +56,10 @@ impl Storage for Backing<'_> {
     }
 }
 
-/// Why a content operation failed.
-#[derive(Debug)]
-pub enum ContentError {
-    /// The backing call failed.
-    Io(Errno),
-    /// Chunk `chunk` (or the file's header/trailer) failed verification.
-    Damaged {
-        /// Chunk index, or `None` for the header or trailer.
-        chunk: Option<u64>,
-        /// What failed.
-        what: String,
-    },
-}
-
-impl From<Errno> for ContentError {
-    fn from(e: Errno) -> Self {
-        ContentError::Io(e)
-    }
-}
-
-impl From<FileError<Errno>> for ContentError {
-    fn from(e: FileError<Errno>) -> Self {
-        match e {
-            FileError::Io(e) => ContentError::Io(e),
-            FileError::Damaged { chunk, what } => ContentError::Damaged { chunk, what },
-        }
-    }
-}
+/// Why a content operation failed: the backing call (`Io`) or a chunk,
+/// header or trailer that did not verify (`Damaged`), as the format's
+/// random-access functions report it.
+pub type ContentError = FileError<Errno>;
 
 type CRes<T> = Result<T, ContentError>;
 
@@ -418,7 +394,7 @@ impl OpenFile {
             self.restate(codec, &mut g);
         }
         self.release(&mut g, span);
-        res.map(|_| off).map_err(ContentError::from)
+        res.map(|_| off)
     }
 
     /// Sets the plaintext size (waits for every request in flight).
